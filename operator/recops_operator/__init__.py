@@ -1,0 +1,1 @@
+"""The recops operator: typed custom resources, renderers of Kubernetes objects, Kopf handlers."""

@@ -1,0 +1,1 @@
+"""The recops.io/v1alpha1 API: typed models of RecModel, TrainingRun and Rollout."""

@@ -1,0 +1,71 @@
+"""Shared base for every custom-resource model: camelCase on the wire, unknown fields refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+GROUP = "recops.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# A Kubernetes object name (RFC 1123 subdomain label, as used for most object names).
+DnsName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+]
+# A model version as the registry names it (MLflow versions are integers, others use tags).
+ModelVersionStr = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]*)$"),
+]
+# A duration such as "30s", "5m", "1h30m".
+Duration = Annotated[str, StringConstraints(pattern=r"^([0-9]+(ms|s|m|h))+$")]
+# A Kubernetes resource quantity such as "500m", "2", "4Gi".
+Quantity = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"),
+]
+
+
+class ApiModel(BaseModel):
+    """Base of all spec and status models.
+
+    Fields are snake_case in Python and camelCase on the wire; unknown fields are an
+    error (a typo in a spec must not be silently dropped).
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=False,
+        validate_default=True,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The object as the Kubernetes API stores it (camelCase, no nulls)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def cel_rules(*rules: tuple[str, str]) -> dict[str, Any]:
+    """``x-kubernetes-validations`` for the CRD: the API server checks what OpenAPI cannot.
+
+    Each rule mirrors a validator of the model, so kubectl and Python refuse the same specs.
+    """
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+class ObjectMeta(BaseModel):
+    """The parts of Kubernetes object metadata recops reads; the rest is kept as given."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    name: DnsName = Field(description="Object name.")
+    namespace: str | None = Field(default=None, description="Object namespace.")
+    labels: dict[str, str] | None = Field(default=None, description="Labels.")
+    annotations: dict[str, str] | None = Field(default=None, description="Annotations.")
+    generation: int | None = Field(default=None, description="Spec generation (set by the API).")
+    uid: str | None = Field(default=None, description="Object uid (set by the API).")

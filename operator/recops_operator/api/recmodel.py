@@ -1,0 +1,428 @@
+"""RecModel: the long-lived recommender, from data to served versions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from recops_operator.api.base import (
+    ApiModel,
+    DnsName,
+    ModelVersionStr,
+    ObjectMeta,
+    Quantity,
+    cel_rules,
+)
+from recops_operator.api.conditions import Condition
+from recops_operator.api.rollout_policy import RolloutPolicy
+from recops_operator.api.targets import TargetName
+
+KIND = "RecModel"
+PLURAL = "recmodels"
+
+CronSchedule = Annotated[
+    str, StringConstraints(pattern=r"^(@(hourly|daily|weekly|monthly)|(\S+\s+){4}\S+)$")
+]
+
+
+class DatasetFormat(StrEnum):
+    MOVIELENS_100K = "movielens-100k"
+    MOVIELENS_1M = "movielens-1m"
+    MOVIELENS_10M = "movielens-10m"
+    MOVIELENS_20M = "movielens-20m"
+    MOVIELENS_25M = "movielens-25m"
+    MOVIELENS_32M = "movielens-32m"
+    MOVIELENS_LATEST = "movielens-latest"
+    SASREC = "sasrec"
+    SYNTHETIC = "synthetic"
+
+
+class DatasetSource(ApiModel):
+    """Where the interactions come from and how they are filtered."""
+
+    format: DatasetFormat = Field(
+        description="Format of the source: a GroupLens MovieLens archive, a SASRec/SSE-PT "
+        "`user item` sequence file, or the synthetic generator (tests and demos only)."
+    )
+    uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Location of the file or archive (local path, s3://, gs://, https://). "
+        "Empty means the GroupLens download for MovieLens formats.",
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Expected sha256 of the file at `uri`; a mismatch fails the run.",
+    )
+    min_interactions: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="k-core filter: users and items with fewer are removed.",
+    )
+    include_feedback: bool = Field(
+        default=True,
+        description="Append the serving feedback log (clicks, views) to the interactions.",
+    )
+
+
+class Architecture(StrEnum):
+    SSE_PT = "sse-pt"
+    SASREC = "sasrec"
+
+
+class LossName(StrEnum):
+    BCE = "bce"
+    GBCE = "gbce"
+    SAMPLED_SOFTMAX = "sampled-softmax"
+
+
+class ModelHyperparameters(ApiModel):
+    """SSE-PT hyperparameters (the paper's ML-1M configuration is the default)."""
+
+    architecture: Architecture = Field(
+        default=Architecture.SSE_PT,
+        description="sse-pt, or sasrec (the same network without user embeddings and SSE).",
+    )
+    maxlen: int = Field(default=200, ge=2, le=2048, description="History length in items.")
+    item_dim: int = Field(default=50, ge=4, le=1024, description="Item embedding width.")
+    user_dim: int = Field(
+        default=50, ge=0, le=1024, description="User embedding width (0 for sasrec)."
+    )
+    num_blocks: int = Field(default=2, ge=1, le=12, description="Self-attention blocks.")
+    num_heads: int = Field(default=1, ge=1, le=16, description="Attention heads per block.")
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0, description="Dropout rate.")
+    sse_user_prob: float = Field(
+        default=0.92,
+        ge=0.0,
+        le=1.0,
+        description="Stochastic Shared Embeddings: probability of replacing the user id in "
+        "training (the reference's 1 - threshold_user; 0.92 on ML-1M).",
+    )
+    sse_item_prob: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Stochastic Shared Embeddings: probability of replacing a history item id "
+        "in training (the reference's 1 - threshold_item; 0.1 on ML-1M).",
+    )
+    learning_rate: float = Field(default=0.001, gt=0.0, le=1.0, description="Adam learning rate.")
+    batch_size: int = Field(default=128, ge=1, le=65536, description="Users per training batch.")
+    epochs: int = Field(default=200, ge=1, le=100000, description="Maximum training epochs.")
+    loss: LossName = Field(default=LossName.BCE, description="Training loss.")
+    negatives: int = Field(
+        default=1, ge=1, le=10000, description="Sampled negatives per position (1 for bce)."
+    )
+    seed: int = Field(default=42, ge=0, description="Random seed.")
+
+
+class TrainingResources(ApiModel):
+    """Ray resources for training."""
+
+    workers: int = Field(default=1, ge=1, le=512, description="Ray Train workers.")
+    cpus_per_worker: int = Field(default=2, ge=1, le=256, description="CPUs per worker.")
+    gpus_per_worker: int = Field(default=0, ge=0, le=16, description="GPUs per worker.")
+    memory: Quantity = Field(default="4Gi", description="Memory per worker pod.")
+    image: str | None = Field(
+        default=None, max_length=512, description="Trainer image; the chart's default when empty."
+    )
+    checkpoint_every: int = Field(default=5, ge=1, description="Checkpoint every N epochs.")
+    storage_path: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Checkpoint storage (local path or a URI pyarrow accepts, e.g. s3://).",
+    )
+
+
+class GateMetric(StrEnum):
+    NDCG_10 = "ndcg@10"
+    HR_10 = "hr@10"
+    NDCG_20 = "ndcg@20"
+    HR_20 = "hr@20"
+    MRR = "mrr"
+
+
+class EvaluationProtocol(StrEnum):
+    SAMPLED = "sampled"
+    FULL = "full"
+
+
+class OfflineGate(ApiModel):
+    """What a newly trained version must reach to become the candidate."""
+
+    metric: GateMetric = Field(default=GateMetric.NDCG_10, description="Gating metric.")
+    protocol: EvaluationProtocol = Field(
+        default=EvaluationProtocol.SAMPLED,
+        description="sampled (100 negatives, the paper's protocol) or full ranking.",
+    )
+    minimum: float = Field(default=0.0, ge=0.0, le=1.0, description="Minimum absolute value.")
+    margin_over_champion: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Required improvement over the version holding the champion alias.",
+    )
+
+
+class Resources(ApiModel):
+    """Container resources of one serving pod."""
+
+    cpu: Quantity = Field(default="1", description="CPU request.")
+    memory: Quantity = Field(default="1Gi", description="Memory request and limit.")
+    cpu_limit: Quantity | None = Field(default=None, description="CPU limit; none when empty.")
+    gpu: int = Field(default=0, ge=0, le=16, description="nvidia.com/gpu per pod.")
+
+
+class Autoscaling(ApiModel):
+    """HorizontalPodAutoscaler settings."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            (
+                "!has(self.minReplicas) || !has(self.maxReplicas) "
+                "|| self.minReplicas <= self.maxReplicas",
+                "autoscaling.minReplicas must not exceed maxReplicas",
+            )
+        )
+    }
+
+    enabled: bool = Field(default=False, description="Create an HPA for this target.")
+    min_replicas: int = Field(default=1, ge=1, le=1000, description="HPA minimum.")
+    max_replicas: int = Field(default=4, ge=1, le=1000, description="HPA maximum.")
+    target_cpu_utilization: int = Field(
+        default=70, ge=1, le=100, description="Target average CPU utilization, percent."
+    )
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"autoscaling.minReplicas ({self.min_replicas}) must not exceed "
+                f"maxReplicas ({self.max_replicas})"
+            )
+        return self
+
+
+class Toleration(ApiModel):
+    """A pod toleration (the subset recops sets)."""
+
+    key: str | None = Field(default=None, description="Taint key.")
+    operator: Literal["Exists", "Equal"] = Field(default="Equal", description="Exists or Equal.")
+    value: str | None = Field(default=None, description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect."
+    )
+
+
+class DeploymentTarget(ApiModel):
+    """One engine to compile and serve, with its pods."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            (
+                "!self.name.startsWith('gpu-') || (has(self.resources) "
+                "&& has(self.resources.gpu) && self.resources.gpu >= 1)",
+                "a gpu-* target runs on a GPU: set resources.gpu to at least 1",
+            )
+        )
+    }
+
+    name: TargetName = Field(description="Engine target.")
+    replicas: int = Field(default=1, ge=0, le=1000, description="Pods per served version.")
+    resources: Resources = Field(default_factory=Resources, description="Pod resources.")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="Autoscaling.")
+    max_batch_size: int = Field(default=32, ge=1, le=4096, description="Dynamic batch size cap.")
+    max_batch_delay_ms: float = Field(
+        default=2.0, ge=0.0, le=1000.0, description="Longest wait to fill a batch."
+    )
+    node_selector: dict[str, str] | None = Field(default=None, description="Pod node selector.")
+    tolerations: list[Toleration] | None = Field(default=None, description="Pod tolerations.")
+
+    @model_validator(mode="after")
+    def _gpu_targets_need_gpus(self) -> DeploymentTarget:
+        if self.name.needs_gpu and self.resources.gpu < 1:
+            raise ValueError(
+                f"target {self.name.value} runs on a GPU: set resources.gpu to at least 1"
+            )
+        return self
+
+
+class DriftTrigger(ApiModel):
+    """Retrain when live data drifts away from the training snapshot."""
+
+    enabled: bool = Field(default=False, description="Watch drift.")
+    metric: Literal["item-psi", "hit-rate-drop"] = Field(
+        default="item-psi",
+        description="item-psi: population stability of item popularity; hit-rate-drop: "
+        "relative drop of the online hit rate from its value after promotion.",
+    )
+    threshold: float = Field(default=0.2, gt=0.0, le=10.0, description="Trigger threshold.")
+
+
+class RetrainingPolicy(ApiModel):
+    """When to train again."""
+
+    schedule: CronSchedule | None = Field(
+        default=None, description="Cron schedule for periodic retraining (UTC)."
+    )
+    drift: DriftTrigger = Field(default_factory=DriftTrigger, description="Drift trigger.")
+    min_new_interactions: int = Field(
+        default=0, ge=0, description="Skip a scheduled run with fewer new feedback events."
+    )
+
+
+class MlflowSettings(ApiModel):
+    """Where runs and models are tracked."""
+
+    tracking_uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="MLflow tracking URI; the chart default when empty.",
+    )
+    secret_ref: DnsName | None = Field(
+        default=None, description="Secret with MLFLOW_* environment variables (credentials)."
+    )
+    registered_model_name: str | None = Field(
+        default=None, max_length=256, description="Registry name; the RecModel's name when empty."
+    )
+
+
+class RecModelSpec(ApiModel):
+    """What the user wants: data, model, training, gate, targets, rollout and retraining."""
+
+    dataset: DatasetSource = Field(description="Training data source.")
+    model: ModelHyperparameters = Field(
+        default_factory=ModelHyperparameters, description="Model hyperparameters."
+    )
+    training: TrainingResources = Field(
+        default_factory=TrainingResources, description="Training resources."
+    )
+    gate: OfflineGate = Field(default_factory=OfflineGate, description="Offline gate.")
+    targets: list[DeploymentTarget] = Field(
+        min_length=1,
+        max_length=16,
+        description="Deployment targets to compile and serve.",
+        json_schema_extra=cel_rules(
+            (
+                "self.all(t, self.exists_one(u, u.name == t.name))",
+                "each target may appear once",
+            )
+        ),
+    )
+    rollout_policy: RolloutPolicy = Field(
+        default_factory=RolloutPolicy, description="Default policy for Rollouts of this model."
+    )
+    retraining: RetrainingPolicy = Field(
+        default_factory=RetrainingPolicy, description="Retraining policy."
+    )
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="MLflow settings.")
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> RecModelSpec:
+        names = [t.name.value for t in self.targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"targets: each target may appear once; repeated: {', '.join(dupes)}")
+        return self
+
+
+class RecModelPhase(StrEnum):
+    PENDING = "Pending"
+    TRAINING = "Training"
+    COMPILING = "Compiling"
+    SERVING = "Serving"
+    ROLLING_OUT = "RollingOut"
+    DEGRADED = "Degraded"
+    FAILED = "Failed"
+
+
+class RecModelCondition(StrEnum):
+    SPEC_VALID = "SpecValid"
+    TRAINED = "Trained"
+    ENGINES_READY = "EnginesReady"
+    SERVING = "Serving"
+    ROLLING_OUT = "RollingOut"
+    DEGRADED = "Degraded"
+    READY = "Ready"
+
+
+class ParityReport(ApiModel):
+    """How closely an engine matches the cpu-torch reference."""
+
+    max_abs_diff: float = Field(ge=0.0, description="Largest absolute score difference.")
+    top10_overlap: float = Field(ge=0.0, le=1.0, description="Mean top-10 overlap.")
+    ndcg10_delta: float = Field(description="NDCG@10 change on the evaluation split.")
+    users: int = Field(ge=0, description="Users compared.")
+
+
+class LatencyReport(ApiModel):
+    """Measured latency at one batch size."""
+
+    batch: int = Field(ge=1, description="Batch size.")
+    p50_ms: float = Field(ge=0.0, description="Median latency, milliseconds.")
+    p99_ms: float = Field(ge=0.0, description="99th percentile latency, milliseconds.")
+    users_per_second: float = Field(ge=0.0, description="Throughput.")
+
+
+class EngineStatus(ApiModel):
+    """One compiled engine of one model version."""
+
+    target: TargetName = Field(description="Engine target.")
+    artifact_uri: str = Field(description="Where the engine and its manifest are stored.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Artifact checksum.")
+    precision: str | None = Field(default=None, description="fp32, fp16 or int8.")
+    parity: ParityReport | None = Field(default=None, description="Parity with the reference.")
+    latency: list[LatencyReport] | None = Field(default=None, description="Measured latency.")
+
+
+class ModelVersionStatus(ApiModel):
+    """A version of the model known to the operator."""
+
+    version: ModelVersionStr = Field(description="Registry version.")
+    training_run: DnsName | None = Field(default=None, description="TrainingRun that made it.")
+    metrics: dict[str, float] | None = Field(default=None, description="Offline metrics.")
+    engines: list[EngineStatus] | None = Field(default=None, description="Compiled engines.")
+
+
+class Endpoint(ApiModel):
+    """A served version and target."""
+
+    version: ModelVersionStr = Field(description="Model version.")
+    target: TargetName = Field(description="Engine target.")
+    service: str = Field(description="Service name.")
+    grpc_address: str = Field(description="host:port of the gRPC endpoint.")
+    ready_replicas: int = Field(default=0, ge=0, description="Ready pods.")
+
+
+class RecModelStatus(ApiModel):
+    """What the operator observed and did."""
+
+    phase: RecModelPhase | None = Field(default=None, description="Short summary for kubectl get.")
+    stable_version: ModelVersionStr | None = Field(default=None, description="Serving version.")
+    candidate_version: ModelVersionStr | None = Field(
+        default=None, description="Version that passed the offline gate and awaits a rollout."
+    )
+    weights: str | None = Field(
+        default=None, description="Traffic split as text, e.g. 'v3=90 v4=10' (printer column)."
+    )
+    versions: list[ModelVersionStatus] | None = Field(default=None, description="Known versions.")
+    endpoints: list[Endpoint] | None = Field(default=None, description="Serving endpoints.")
+    active_training_run: DnsName | None = Field(default=None, description="Running TrainingRun.")
+    last_training_time: str | None = Field(default=None, description="When training last started.")
+    observed_generation: int | None = Field(default=None, description="Generation last acted on.")
+    conditions: list[Condition] | None = Field(default=None, description="Conditions.")
+
+
+class RecModel(ApiModel):
+    """A RecModel object as stored in the API."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    api_version: Literal["recops.io/v1alpha1"] = Field(default="recops.io/v1alpha1")
+    kind: Literal["RecModel"] = Field(default="RecModel")
+    metadata: ObjectMeta
+    spec: RecModelSpec
+    status: RecModelStatus | None = None

@@ -1,0 +1,1 @@
+"""The recops runtime: gRPC service, engines per target, batching, metrics, feedback."""

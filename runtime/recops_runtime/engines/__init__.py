@@ -1,0 +1,1 @@
+"""Engines: one builder and one loader per deployment target."""
