@@ -1,1 +1,1 @@
-"""The recops trainer: data pipeline, SSE-PT model, training, tuning, evaluation, MLflow tracking, export."""
+"""The recops trainer: data, SSE-PT model, training, tuning, evaluation, tracking, export."""
