@@ -1,0 +1,1 @@
+"""Thin Kopf handlers: fetch, call the pure decisions and renderers, write."""

@@ -1,0 +1,359 @@
+"""What a RecModel should look like: which versions to serve, with which weights, whether to
+train, and the status that tells the story. Pure functions of typed inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from recops_operator.api.conditions import (
+    ConditionStatus,
+    aggregate_ready,
+    get_condition,
+    set_condition,
+)
+from recops_operator.api.recmodel import (
+    DeploymentTarget,
+    Endpoint,
+    ModelVersionStatus,
+    RecModelCondition,
+    RecModelPhase,
+    RecModelSpec,
+    RecModelStatus,
+)
+from recops_operator.api.rollout import Rollout, RolloutPhase
+from recops_operator.api.trainingrun import TrainingPhase, TrainingRun, TrainingRunSpec
+from recops_operator.decisions.trainingrun import Event
+from recops_operator.render.common import object_name
+from recops_operator.render.serving import ServedVersion
+from recops_operator.schedule import next_fire
+
+C = RecModelCondition
+ACTIVE_ROLLOUT = {RolloutPhase.PENDING, RolloutPhase.PROGRESSING, RolloutPhase.PAUSED}
+
+
+@dataclass(frozen=True)
+class DeploymentObservation:
+    desired: int
+    ready: int
+
+
+@dataclass(frozen=True)
+class RecModelObservation:
+    now: datetime
+    generation: int | None
+    created: datetime
+    runs: list[TrainingRun]
+    rollouts: list[Rollout]
+    deployments: dict[str, DeploymentObservation] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecModelPlan:
+    status: RecModelStatus
+    start_training: TrainingRunSpec | None
+    served: list[ServedVersion]
+    weights: dict[str, int]
+    events: tuple[Event, ...]
+
+
+def _ts(now: datetime) -> str:
+    return now.isoformat().replace("+00:00", "Z")
+
+
+def _parse_ts(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _learn_versions(status: RecModelStatus, runs: list[TrainingRun], events: list[Event]) -> None:
+    """Add versions from runs that passed the gate; the newest new one becomes the candidate
+    (or the stable version when nothing serves yet). Known versions are never re-decided."""
+    known = {v.version for v in status.versions or []}
+    fresh = [
+        r
+        for r in runs
+        if r.status
+        and r.status.phase == TrainingPhase.SUCCEEDED
+        and r.status.model_version
+        and r.status.gate
+        and r.status.gate.verdict == "candidate"
+        and r.status.engines
+        and r.status.model_version not in known
+    ]
+    fresh.sort(key=lambda r: r.status.completion_time or "" if r.status else "")
+    for run in fresh:
+        assert run.status is not None and run.status.model_version is not None
+        version = run.status.model_version
+        status.versions = [
+            *(status.versions or []),
+            ModelVersionStatus(
+                version=version,
+                training_run=run.metadata.name,
+                metrics=run.status.metrics,
+                engines=run.status.engines,
+            ),
+        ]
+        if status.stable_version is None:
+            status.stable_version = version
+            events.append(Event("Normal", "StableVersion", f"version {version} is served"))
+        else:
+            status.candidate_version = version
+            events.append(
+                Event(
+                    "Normal",
+                    "CandidateVersion",
+                    f"version {version} passed the offline gate; roll it out",
+                )
+            )
+
+
+def _follow_rollouts(
+    status: RecModelStatus, rollouts: list[Rollout], events: list[Event]
+) -> Rollout | None:
+    active = None
+    for ro in rollouts:
+        rs = ro.status
+        if rs is None or rs.phase is None:
+            continue
+        if rs.phase in ACTIVE_ROLLOUT and ro.spec.candidate_version == status.candidate_version:
+            active = ro
+        elif (
+            rs.phase == RolloutPhase.PROMOTED
+            and ro.spec.candidate_version == status.candidate_version
+        ):
+            events.append(
+                Event(
+                    "Normal",
+                    "Promoted",
+                    f"version {status.candidate_version} replaces {status.stable_version}",
+                )
+            )
+            status.stable_version, status.candidate_version = status.candidate_version, None
+    return active
+
+
+def _engines(status: RecModelStatus, version: str) -> set[str]:
+    for v in status.versions or []:
+        if v.version == version:
+            return {e.target.value for e in v.engines or []}
+    return set()
+
+
+def _served(
+    namespace: str, name: str, spec: RecModelSpec, status: RecModelStatus
+) -> list[ServedVersion]:
+    served = []
+    for version in (status.stable_version, status.candidate_version):
+        if version is None:
+            continue
+        built = _engines(status, version)
+        served += [
+            ServedVersion(namespace, name, version, t)
+            for t in spec.targets
+            if t.name.value in built
+        ]
+    return served
+
+
+def _weights(status: RecModelStatus, rollout: Rollout | None) -> dict[str, int]:
+    if status.stable_version is None:
+        return {}
+    weights = {status.stable_version: 100}
+    if status.candidate_version:
+        weights[status.candidate_version] = 0
+        if rollout is not None and rollout.status and rollout.status.weights:
+            weights[status.stable_version] = rollout.status.weights.stable
+            weights[status.candidate_version] = rollout.status.weights.candidate
+    return weights
+
+
+def _training_to_start(
+    name: str, spec: RecModelSpec, status: RecModelStatus, obs: RecModelObservation
+) -> str | None:
+    """The name of the TrainingRun to start now, or None."""
+    if status.active_training_run:
+        return None
+    if any(
+        r.status is None or r.status.phase not in {TrainingPhase.SUCCEEDED, TrainingPhase.FAILED}
+        for r in obs.runs
+    ):
+        return None  # a run (maybe a user's) is in progress
+    if status.stable_version is None and not status.versions:
+        # One initial run per spec generation: a failed run is not retried until the spec changes.
+        initial = object_name(name, f"g{obs.generation or 1}")
+        if all(r.metadata.name != initial for r in obs.runs):
+            return initial
+        return None
+    schedule = spec.retraining.schedule
+    if schedule:
+        last = _parse_ts(status.last_training_time) or obs.created
+        due = next_fire(schedule, last)
+        if due <= obs.now:
+            return object_name(name, due.strftime("s%Y%m%d%H%M"))
+    return None
+
+
+def plan(
+    namespace: str,
+    name: str,
+    spec: RecModelSpec,
+    status: RecModelStatus | None,
+    obs: RecModelObservation,
+) -> RecModelPlan:
+    s = (status or RecModelStatus()).model_copy(deep=True)
+    events: list[Event] = []
+    gen, now = obs.generation, obs.now
+
+    def cond(t: C, st: ConditionStatus | bool, reason: str, msg: str = "") -> None:
+        s.conditions = set_condition(s.conditions or [], t.value, st, reason, msg, gen, now)
+
+    cond(C.SPEC_VALID, True, "Valid")
+    runs = {r.metadata.name: r for r in obs.runs}
+    # A finished active run is released; its version (if any) is learnt just below.
+    active_run = runs.get(s.active_training_run) if s.active_training_run else None
+    if (
+        active_run
+        and active_run.status
+        and active_run.status.phase in {TrainingPhase.SUCCEEDED, TrainingPhase.FAILED}
+    ):
+        if active_run.status.phase == TrainingPhase.FAILED:
+            cond(
+                C.TRAINED,
+                s.stable_version is not None,
+                "TrainingFailed",
+                f"TrainingRun {active_run.metadata.name}: {active_run.status.message}",
+            )
+            events.append(Event("Warning", "TrainingFailed", active_run.status.message or ""))
+        s.active_training_run, active_run = None, None
+    _learn_versions(s, obs.runs, events)
+    rollout = _follow_rollouts(s, obs.rollouts, events)
+
+    start = _training_to_start(name, spec, s, obs)
+    start_spec = None
+    if start:
+        s.active_training_run, s.last_training_time = start, _ts(now)
+        start_spec = TrainingRunSpec(rec_model=name)
+        events.append(Event("Normal", "TrainingStarted", f"TrainingRun {start}"))
+
+    served = _served(namespace, name, spec, s)
+    weights = _weights(s, rollout)
+    s.weights = " ".join(f"{v}={w}" for v, w in weights.items()) or None
+    s.endpoints = [
+        Endpoint(
+            version=sv.version,
+            target=sv.target.name,
+            service=sv.name,
+            grpc_address=sv.grpc_address,
+            ready_replicas=obs.deployments.get(sv.name, DeploymentObservation(0, 0)).ready,
+        )
+        for sv in served
+    ] or None
+
+    active = runs.get(s.active_training_run or "")
+    compiling = bool(active and active.status and active.status.phase == TrainingPhase.COMPILING)
+    phase = _report(s, spec, served, rollout, obs, compiling)
+    if status is None or status.phase != phase:
+        events.append(Event("Normal", f"Phase{phase.value}", f"phase {phase.value}"))
+    s.observed_generation = gen
+    return RecModelPlan(s, start_spec, served, weights, tuple(events))
+
+
+def _report(
+    s: RecModelStatus,
+    spec: RecModelSpec,
+    served: list[ServedVersion],
+    rollout: Rollout | None,
+    obs: RecModelObservation,
+    compiling: bool,
+) -> RecModelPhase:
+    """Per-part conditions, rolled up into Ready, and the phase for printer columns."""
+    gen, now = obs.generation, obs.now
+
+    def cond(t: C, st: ConditionStatus | bool, reason: str, msg: str = "") -> None:
+        s.conditions = set_condition(s.conditions or [], t.value, st, reason, msg, gen, now)
+
+    if s.stable_version:
+        cond(C.TRAINED, True, "Trained", f"stable version {s.stable_version}")
+    elif s.active_training_run:
+        cond(C.TRAINED, ConditionStatus.UNKNOWN, "Training", f"TrainingRun {s.active_training_run}")
+    elif get_condition(s.conditions or [], C.TRAINED.value) is None:
+        cond(C.TRAINED, False, "NotTrained", "no version has passed the offline gate yet")
+    missing = [
+        t.name.value
+        for t in spec.targets
+        if s.stable_version and t.name.value not in _engines(s, s.stable_version)
+    ]
+    if s.stable_version is None:
+        cond(C.ENGINES_READY, ConditionStatus.UNKNOWN, "NoStableVersion", "nothing to compile yet")
+    elif missing:
+        cond(C.ENGINES_READY, False, "EnginesMissing", f"no engine for {', '.join(missing)}")
+    else:
+        cond(C.ENGINES_READY, True, "EnginesBuilt", f"version {s.stable_version}")
+    stable_served = [sv for sv in served if sv.version == s.stable_version]
+    not_ready = [
+        sv.name
+        for sv in stable_served
+        if obs.deployments.get(sv.name, DeploymentObservation(1, 0)).ready < 1
+        and _desired(sv.target) > 0
+    ]
+    if not stable_served:
+        cond(
+            C.SERVING,
+            ConditionStatus.UNKNOWN if s.active_training_run else False,
+            "NoStableVersion",
+            "no version is served yet",
+        )
+    elif not_ready:
+        cond(C.SERVING, False, "DeploymentsNotReady", f"not ready: {', '.join(not_ready)}")
+    else:
+        cond(C.SERVING, True, "Serving", f"version {s.stable_version}: {s.weights}")
+    seen = [obs.deployments.get(sv.name) for sv in served]
+    short = [sv.name for sv, d in zip(served, seen, strict=True) if d and 0 < d.ready < d.desired]
+    cond(
+        C.DEGRADED,
+        bool(short),
+        "ReplicasUnavailable" if short else "AllReplicasAvailable",
+        f"below desired replicas: {', '.join(short)}" if short else "",
+    )
+    if rollout is not None:
+        cond(C.ROLLING_OUT, True, "RolloutActive", f"Rollout {rollout.metadata.name}: {s.weights}")
+    else:
+        cond(C.ROLLING_OUT, False, "NoActiveRollout")
+    s.conditions = aggregate_ready(
+        s.conditions or [],
+        [C.SPEC_VALID, C.TRAINED, C.ENGINES_READY, C.SERVING],
+        [C.DEGRADED],
+        gen,
+        now,
+    )
+
+    if rollout is not None:
+        s.phase = RecModelPhase.ROLLING_OUT
+    elif short:
+        s.phase = RecModelPhase.DEGRADED
+    elif stable_served and not not_ready:
+        s.phase = RecModelPhase.SERVING
+    elif compiling:
+        s.phase = RecModelPhase.COMPILING
+    elif s.active_training_run:
+        s.phase = RecModelPhase.TRAINING
+    else:
+        s.phase = RecModelPhase.PENDING
+    return s.phase
+
+
+def _desired(target: DeploymentTarget) -> int:
+    return target.autoscaling.min_replicas if target.autoscaling.enabled else target.replicas
+
+
+def invalid_spec(
+    status: RecModelStatus | None, message: str, generation: int | None, now: datetime
+) -> RecModelStatus:
+    s = (status or RecModelStatus()).model_copy(deep=True)
+    for t in (C.SPEC_VALID, C.READY):
+        s.conditions = set_condition(
+            s.conditions or [], t.value, False, "InvalidSpec", message, generation, now
+        )
+    s.phase = RecModelPhase.FAILED
+    s.observed_generation = generation
+    return s

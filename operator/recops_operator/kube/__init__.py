@@ -1,0 +1,1 @@
+"""A small typed Kubernetes API client and the resources recops touches."""

@@ -1,0 +1,1 @@
+"""Pure renderers: Kubernetes objects as functions of typed inputs (no I/O)."""

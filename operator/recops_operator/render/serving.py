@@ -1,0 +1,248 @@
+"""Serving objects of a RecModel: per version and target a Deployment, Service and HPA;
+per RecModel a ServiceMonitor and a GRPCRoute that splits traffic between versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recops_operator.api.recmodel import DeploymentTarget
+from recops_operator.render.common import (
+    LABEL_COMPONENT,
+    LABEL_RECMODEL,
+    LABEL_TARGET,
+    LABEL_VERSION,
+    Obj,
+    labels,
+    metadata,
+    object_name,
+    restricted_security_context,
+)
+from recops_operator.render.compile import ARTIFACTS_MOUNT, engine_dir, gpu_placement
+from recops_operator.settings import OperatorSettings
+
+GRPC_PORT = 8500
+HTTP_PORT = 8080
+METRICS_PORT = 9090
+TARGET_HEADER = "x-recops-target"
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    """One version of a RecModel to run on one target."""
+
+    namespace: str
+    recmodel: str
+    version: str
+    target: DeploymentTarget
+
+    @property
+    def name(self) -> str:
+        return object_name(self.recmodel, self.version, self.target.name.value)
+
+    @property
+    def selector(self) -> dict[str, str]:
+        return {
+            LABEL_RECMODEL: self.recmodel,
+            LABEL_VERSION: self.version,
+            LABEL_TARGET: self.target.name.value,
+        }
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.name}.{self.namespace}.svc:{GRPC_PORT}"
+
+
+def _labels(served: ServedVersion) -> dict[str, str]:
+    return labels(
+        served.recmodel,
+        "serving",
+        **{LABEL_VERSION: served.version, LABEL_TARGET: served.target.name.value},
+    )
+
+
+def serve_args(served: ServedVersion) -> list[str]:
+    """The ``recops serve`` command line (flags are the runtime's contract)."""
+    t = served.target
+    engine = engine_dir(served.namespace, served.recmodel, served.version, t.name.value)
+    return [
+        "recops",
+        "serve",
+        "--engine",
+        f"{served.version}={engine}",
+        "--grpc-port",
+        str(GRPC_PORT),
+        "--http-port",
+        str(HTTP_PORT),
+        "--metrics-port",
+        str(METRICS_PORT),
+        "--max-batch-size",
+        str(t.max_batch_size),
+        "--max-batch-delay-ms",
+        f"{t.max_batch_delay_ms:g}",
+    ]
+
+
+def render_deployment(served: ServedVersion, settings: OperatorSettings, owner: Obj | None) -> Obj:
+    t = served.target
+    res = t.resources
+    resources: Obj = {
+        "requests": {"cpu": res.cpu, "memory": res.memory},
+        "limits": {"memory": res.memory},
+    }
+    if res.cpu_limit:
+        resources["limits"]["cpu"] = res.cpu_limit
+    if res.gpu:
+        resources["requests"]["nvidia.com/gpu"] = str(res.gpu)
+        resources["limits"]["nvidia.com/gpu"] = str(res.gpu)
+    # Kubernetes' native gRPC probe calls grpc.health.v1.Health/Check on the serving port.
+    grpc_probe = {"grpc": {"port": GRPC_PORT}}
+    container: Obj = {
+        "name": "runtime",
+        "image": settings.gpu_runtime_image if t.name.needs_gpu else settings.runtime_image,
+        "command": serve_args(served),
+        "ports": [
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
+        "resources": resources,
+        "startupProbe": {**grpc_probe, "periodSeconds": 5, "failureThreshold": 60},
+        "readinessProbe": {**grpc_probe, "periodSeconds": 5, "failureThreshold": 2},
+        "livenessProbe": {**grpc_probe, "periodSeconds": 10, "failureThreshold": 3},
+        "volumeMounts": [
+            {"name": "artifacts", "mountPath": ARTIFACTS_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "securityContext": restricted_security_context(),
+    }
+    pod: Obj = {
+        "containers": [container],
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+        "automountServiceAccountToken": False,
+        "volumes": [
+            {
+                "name": "artifacts",
+                "persistentVolumeClaim": {"claimName": settings.artifacts_claim, "readOnly": True},
+            },
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        ],
+    }
+    selector, tols = gpu_placement(t, settings)
+    if selector:
+        pod["nodeSelector"] = selector
+    if tols:
+        pod["tolerations"] = tols
+    spec: Obj = {
+        "selector": {"matchLabels": served.selector},
+        "template": {"metadata": {"labels": _labels(served)}, "spec": pod},
+    }
+    # With autoscaling the HPA owns the replica count; setting it here would fight the HPA.
+    if not t.autoscaling.enabled:
+        spec["replicas"] = t.replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(served.name, served.namespace, _labels(served), owner),
+        "spec": spec,
+    }
+
+
+def render_service(served: ServedVersion, owner: Obj | None) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(served.name, served.namespace, _labels(served), owner),
+        "spec": {
+            "selector": served.selector,
+            "ports": [
+                {
+                    "name": "grpc",
+                    "port": GRPC_PORT,
+                    "targetPort": "grpc",
+                    "appProtocol": "kubernetes.io/h2c",
+                },
+                {"name": "http", "port": HTTP_PORT, "targetPort": "http"},
+                {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"},
+            ],
+        },
+    }
+
+
+def render_hpa(served: ServedVersion, owner: Obj | None) -> Obj | None:
+    auto = served.target.autoscaling
+    if not auto.enabled:
+        return None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(served.name, served.namespace, _labels(served), owner),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": served.name},
+            "minReplicas": auto.min_replicas,
+            "maxReplicas": auto.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": auto.target_cpu_utilization,
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_service_monitor(namespace: str, recmodel: str, owner: Obj | None) -> Obj:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": metadata(recmodel, namespace, labels(recmodel, "serving"), owner),
+        "spec": {
+            "selector": {"matchLabels": {LABEL_RECMODEL: recmodel, LABEL_COMPONENT: "serving"}},
+            "namespaceSelector": {"matchNames": [namespace]},
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
+        },
+    }
+
+
+def render_grpc_route(
+    namespace: str,
+    recmodel: str,
+    targets: list[DeploymentTarget],
+    weights: dict[str, int],
+    settings: OperatorSettings,
+    owner: Obj | None,
+) -> Obj:
+    """One rule per target; the first target takes requests without the target header.
+
+    ``weights`` maps served versions to percentages (stable=100 unless a Rollout moved it).
+    """
+    parent: Obj = {"name": settings.gateway_name}
+    if settings.gateway_namespace:
+        parent["namespace"] = settings.gateway_namespace
+    rules: list[Obj] = []
+    for index, target in enumerate(targets):
+        backends = [
+            {
+                "name": ServedVersion(namespace, recmodel, version, target).name,
+                "port": GRPC_PORT,
+                "weight": weight,
+            }
+            for version, weight in weights.items()
+        ]
+        rule: Obj = {"backendRefs": backends}
+        if index > 0:
+            rule["matches"] = [
+                {"headers": [{"type": "Exact", "name": TARGET_HEADER, "value": target.name.value}]}
+            ]
+        rules.append(rule)
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GRPCRoute",
+        "metadata": metadata(recmodel, namespace, labels(recmodel, "routing"), owner),
+        "spec": {"parentRefs": [parent], "rules": rules},
+    }

@@ -1,0 +1,276 @@
+"""The training job of a TrainingRun: its config, a KubeRay RayJob, or a batch Job fallback."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from recops_operator.api.recmodel import (
+    DatasetSource,
+    MlflowSettings,
+    ModelHyperparameters,
+    OfflineGate,
+    TrainingResources,
+)
+from recops_operator.api.trainingrun import TrainingMode, TuneSpec
+from recops_operator.render.common import (
+    LABEL_TRAINING_RUN,
+    Obj,
+    labels,
+    metadata,
+    object_name,
+    tolerations,
+)
+from recops_operator.settings import OperatorSettings
+
+CONFIG_DIR = "/etc/recops"
+CONFIG_FILE = "train.json"
+OUTPUT_DIR = "/tmp/recops/output"  # scratch: the model is kept in MLflow's registry, not here
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def duration_seconds(text: str) -> int:
+    """Seconds in a duration such as ``1h30m`` (the CRD's Duration pattern)."""
+    return int(sum(int(n) * _SECONDS[unit] for n, unit in _DURATION_PART.findall(text)))
+
+
+@dataclass(frozen=True)
+class TrainingJobInputs:
+    """Everything the training job depends on: the TrainingRun merged with its RecModel."""
+
+    namespace: str
+    run_name: str
+    recmodel: str
+    mode: TrainingMode
+    dataset: DatasetSource
+    model: ModelHyperparameters
+    resources: TrainingResources
+    gate: OfflineGate
+    mlflow: MlflowSettings
+    tune: TuneSpec | None = None
+    resume_from: str | None = None
+    active_deadline_seconds: int | None = None
+
+    @property
+    def training_run_ref(self) -> str:
+        return f"{self.namespace}/{self.run_name}"
+
+
+def train_config(inputs: TrainingJobInputs) -> dict[str, Any]:
+    """The file given to ``recops train --config`` (camelCase keys, as in the CR API)."""
+    config: dict[str, Any] = {
+        "dataset": inputs.dataset.to_wire(),
+        "model": inputs.model.to_wire(),
+        "resources": inputs.resources.to_wire(),
+        "gate": inputs.gate.to_wire(),
+        "mlflow": inputs.mlflow.to_wire(),
+        "trainingRun": inputs.training_run_ref,
+        "output": OUTPUT_DIR,
+    }
+    if inputs.tune is not None:
+        config["tune"] = inputs.tune.to_wire()
+    return config
+
+
+def config_map_name(run_name: str) -> str:
+    return object_name(run_name, "config")
+
+
+def render_config_map(inputs: TrainingJobInputs, owner: Obj | None) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(
+            config_map_name(inputs.run_name),
+            inputs.namespace,
+            labels(inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name}),
+            owner,
+        ),
+        "data": {CONFIG_FILE: json.dumps(train_config(inputs), indent=2, sort_keys=True)},
+    }
+
+
+def entrypoint(inputs: TrainingJobInputs, job_name: str) -> list[str]:
+    """The ``recops train`` (or ``recops tune``) command line the job runs."""
+    command = "tune" if inputs.mode == TrainingMode.TUNE else "train"
+    args = ["recops", command, "--config", f"{CONFIG_DIR}/{CONFIG_FILE}"]
+    if inputs.mode == TrainingMode.TRAIN:
+        args += ["--run-name", job_name]
+        if inputs.resume_from:
+            args += ["--resume", inputs.resume_from]
+    return args
+
+
+def _env(inputs: TrainingJobInputs) -> list[Obj]:
+    env: list[Obj] = [{"name": "RECOPS_TRAINING_RUN", "value": inputs.training_run_ref}]
+    if inputs.mlflow.tracking_uri:
+        env.append({"name": "MLFLOW_TRACKING_URI", "value": inputs.mlflow.tracking_uri})
+    return env
+
+
+def _env_from(inputs: TrainingJobInputs) -> list[Obj]:
+    # Credentials stay in the Secret: the pod reads MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN etc.
+    if inputs.mlflow.secret_ref:
+        return [{"secretRef": {"name": inputs.mlflow.secret_ref}}]
+    return []
+
+
+def _container(
+    name: str,
+    inputs: TrainingJobInputs,
+    image: str,
+    cpus: int,
+    gpus: int,
+    command: list[str] | None = None,
+) -> Obj:
+    res = inputs.resources
+    resources: Obj = {
+        "requests": {"cpu": str(cpus), "memory": res.memory},
+        "limits": {"cpu": str(cpus), "memory": res.memory},
+    }
+    if gpus:
+        resources["requests"]["nvidia.com/gpu"] = str(gpus)
+        resources["limits"]["nvidia.com/gpu"] = str(gpus)
+    container: Obj = {
+        "name": name,
+        "image": image,
+        "env": _env(inputs),
+        "resources": resources,
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "scratch", "mountPath": "/tmp"},
+        ],
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+    }
+    env_from = _env_from(inputs)
+    if env_from:
+        container["envFrom"] = env_from
+    if command:
+        container["command"] = command
+    return container
+
+
+def _pod_spec(
+    inputs: TrainingJobInputs,
+    container: Obj,
+    settings: OperatorSettings,
+    gpu: bool,
+    restart_policy: str | None = None,
+) -> Obj:
+    spec: Obj = {
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": config_map_name(inputs.run_name)}},
+            {"name": "scratch", "emptyDir": {}},
+        ],
+    }
+    if gpu:
+        spec["nodeSelector"] = dict(settings.gpu_node_selector)
+        spec["tolerations"] = tolerations(settings.gpu_tolerations)
+    if restart_policy:
+        spec["restartPolicy"] = restart_policy
+    return spec
+
+
+def render_ray_job(
+    inputs: TrainingJobInputs,
+    job_name: str,
+    ray_job_id: str,
+    settings: OperatorSettings,
+    owner: Obj | None,
+) -> Obj:
+    """A KubeRay RayJob: a head that runs the entrypoint and a group of training workers."""
+    res = inputs.resources
+    image = res.image or settings.image
+    head = _container("ray-head", inputs, image, cpus=max(1, res.cpus_per_worker // 2), gpus=0)
+    worker = _container("ray-worker", inputs, image, res.cpus_per_worker, res.gpus_per_worker)
+    spec: Obj = {
+        "entrypoint": shlex.join(entrypoint(inputs, job_name)),
+        "jobId": ray_job_id,
+        "submissionMode": "K8sJobMode",
+        "shutdownAfterJobFinishes": True,
+        "ttlSecondsAfterFinished": settings.ray_job_ttl_seconds,
+        "rayClusterSpec": {
+            "rayVersion": settings.ray_version,
+            "headGroupSpec": {
+                # The head only drives: training workers are scheduled on the worker group.
+                "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
+                "template": {"spec": _pod_spec(inputs, head, settings, gpu=False)},
+            },
+            "workerGroupSpecs": [
+                {
+                    "groupName": "train",
+                    "replicas": res.workers,
+                    "minReplicas": res.workers,
+                    "maxReplicas": res.workers,
+                    "rayStartParams": {},
+                    "template": {
+                        "spec": _pod_spec(inputs, worker, settings, gpu=res.gpus_per_worker > 0)
+                    },
+                }
+            ],
+        },
+    }
+    if inputs.active_deadline_seconds:
+        spec["activeDeadlineSeconds"] = inputs.active_deadline_seconds
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": metadata(
+            job_name,
+            inputs.namespace,
+            labels(inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name}),
+            owner,
+        ),
+        "spec": spec,
+    }
+
+
+def render_fallback_job(
+    inputs: TrainingJobInputs, job_name: str, settings: OperatorSettings, owner: Obj | None
+) -> Obj:
+    """Without KubeRay: one pod that starts a local Ray and trains with all the workers' share.
+
+    Retries are counted by the TrainingRun (one Job per attempt), so the Job itself never retries.
+    """
+    res = inputs.resources
+    cpus = res.cpus_per_worker * res.workers
+    gpus = res.gpus_per_worker * res.workers
+    container = _container(
+        "train",
+        inputs,
+        res.image or settings.image,
+        cpus,
+        gpus,
+        command=entrypoint(inputs, job_name),
+    )
+    container["env"].append({"name": "RECOPS_RAY_LOCAL", "value": "1"})
+    spec: Obj = {
+        "backoffLimit": 0,
+        "ttlSecondsAfterFinished": settings.ray_job_ttl_seconds,
+        "template": {
+            "metadata": {
+                "labels": labels(
+                    inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name}
+                )
+            },
+            "spec": _pod_spec(inputs, container, settings, gpu=gpus > 0, restart_policy="Never"),
+        },
+    }
+    if inputs.active_deadline_seconds:
+        spec["activeDeadlineSeconds"] = inputs.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(
+            job_name,
+            inputs.namespace,
+            labels(inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name}),
+            owner,
+        ),
+        "spec": spec,
+    }

@@ -1,0 +1,253 @@
+"""The Rollout controller: thin Kopf handlers around the decision engine.
+
+Each reconcile reads the Rollout, its RecModel, the candidate's Deployments and (when an
+analysis is due) Prometheus; asks the engine for the next action; applies it (GRPCRoute
+backend weights, the MLflow ``champion`` alias on promotion); then writes the status and
+an event. Applying before writing means a crash in between repeats an idempotent action,
+and a restarted operator resumes from the stored status at the same step and weights.
+The RecModel controller follows the Rollout's status: it renders the same weights into
+the route and, once the Rollout is Promoted, makes the candidate its stable version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from recops_operator.api.base import GROUP, VERSION
+from recops_operator.api.conditions import set_condition
+from recops_operator.api.recmodel import RecModel
+from recops_operator.api.rollout import PLURAL, RolloutPhase, RolloutSpec, RolloutStatus
+from recops_operator.controllers.apply import write_status
+from recops_operator.controllers.context import OperatorContext, post_events
+from recops_operator.decisions.trainingrun import Event
+from recops_operator.kube.client import Obj
+from recops_operator.kube.resources import DEPLOYMENTS, GRPCROUTES, RECMODELS, ROLLOUTS
+from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, LABEL_VERSION
+from recops_operator.rollout import reasons
+from recops_operator.rollout.actions import Controls, Outcome
+from recops_operator.rollout.analysis import measurement_plan
+from recops_operator.rollout.champion import ChampionError, move_champion
+from recops_operator.rollout.controls import controls_of
+from recops_operator.rollout.engine import decide
+from recops_operator.rollout.providers.prometheus import PrometheusProvider
+from recops_operator.rollout.settings import RolloutSettings
+from recops_operator.rollout.status import ALL_STABLE, initial_status, weights_text
+from recops_operator.rollout.traffic import route_weights
+from recops_operator.validation import InvalidSpecError, parse_spec
+
+log = logging.getLogger(__name__)
+SPEC_VALID = "SpecValid"
+INVALID_SPEC = "InvalidSpec"
+_WARNINGS = {"abort"}
+_WARNING_REASONS = {
+    reasons.INCONCLUSIVE_LIMIT_EXCEEDED,
+    reasons.METRICS_UNAVAILABLE,
+    reasons.RETRY_BLOCKED_BY_ABORT,
+}
+
+
+async def _candidate_ready(
+    ctx: OperatorContext, namespace: str, recmodel: str, version: str
+) -> bool:
+    """Every Deployment of the candidate (one per target) has all its replicas ready."""
+    selector = {LABEL_RECMODEL: recmodel, LABEL_COMPONENT: "serving", LABEL_VERSION: version}
+    deployments = await ctx.kube.list(DEPLOYMENTS, namespace, selector)
+    if not deployments:
+        return False
+    for dep in deployments:
+        desired = int((dep.get("spec") or {}).get("replicas", 1))
+        ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
+        if ready < max(desired, 1):
+            return False
+    return True
+
+
+async def _waiting(
+    ctx: OperatorContext, raw: Obj, old: dict[str, Any], reason: str, message: str
+) -> None:
+    """Pending before the rollout can start (no RecModel yet, nothing stable to move from)."""
+    meta = raw["metadata"]
+    status = RolloutStatus.model_validate(old) if old else RolloutStatus()
+    status.phase = RolloutPhase.PENDING
+    status.reason, status.message = reason, message
+    status.observed_generation = meta.get("generation")
+    new = status.to_wire()
+    if await write_status(ctx.kube, ROLLOUTS, meta["namespace"], meta["name"], old, new):
+        post_events(raw, [Event("Normal", reason, message)])
+
+
+async def _apply_weights(
+    ctx: OperatorContext, rm: RecModel, status: RolloutStatus, outcome: Outcome
+) -> bool:
+    """Set the route's backend weights; False when the candidate has no backend yet."""
+    namespace, name = rm.metadata.namespace or "", rm.metadata.name
+    route = await ctx.kube.get(GRPCROUTES, namespace, name)
+    weights = outcome.action.weights
+    if route is None:
+        return weights == ALL_STABLE
+    assert status.stable_version is not None and status.candidate_version is not None
+    targets = [t.name.value for t in rm.spec.targets]
+    plan = route_weights(
+        route, name, targets, status.stable_version, status.candidate_version, weights
+    )
+    if plan.missing_candidate and weights.candidate > 0:
+        return False
+    if plan.changed:
+        await ctx.kube.patch(GRPCROUTES, namespace, name, {"spec": {"rules": plan.rules}})
+        log.info("GRPCRoute %s/%s: %s", namespace, name, weights_text(weights))
+    return True
+
+
+async def _start(
+    ctx: OperatorContext,
+    raw: Obj,
+    old: dict[str, Any],
+    spec: RolloutSpec,
+    rm: RecModel,
+    controls: Controls,
+    now: datetime,
+) -> RolloutStatus | None:
+    """The first status of a rollout, or None (status Pending) while it cannot start."""
+    stable = spec.stable_version or (rm.status.stable_version if rm.status else None)
+    served = rm.status.candidate_version if rm.status else None
+    if stable is None:
+        reason, message = "NoStableVersion", f"RecModel {spec.rec_model} serves no version yet"
+    elif stable == spec.candidate_version:
+        reason, message = "CandidateIsStable", f"version {stable} is already the stable version"
+    elif served != spec.candidate_version:
+        reason = "CandidateNotServed"
+        message = (
+            f"RecModel {spec.rec_model} serves candidate {served or 'none'}, not "
+            f"{spec.candidate_version}: a version becomes the candidate when its TrainingRun "
+            "passes the offline gate"
+        )
+    else:
+        return initial_status(stable, spec.candidate_version, controls, now)
+    await _waiting(ctx, raw, old, reason, message)
+    return None
+
+
+async def reconcile(
+    ctx: OperatorContext, settings: RolloutSettings, namespace: str, name: str
+) -> None:
+    async with ctx.lock(f"rollout/{namespace}/{name}"):
+        raw = await ctx.kube.get(ROLLOUTS, namespace, name)
+        if raw is None:
+            return
+        meta = raw["metadata"]
+        old: dict[str, Any] = raw.get("status") or {}
+        now = ctx.clock()
+        try:
+            spec = parse_spec(RolloutSpec, raw.get("spec"))
+        except InvalidSpecError as exc:
+            status = RolloutStatus(phase=RolloutPhase.FAILED, reason=INVALID_SPEC, message=str(exc))
+            status.conditions = set_condition(
+                [], SPEC_VALID, False, INVALID_SPEC, str(exc), now=now
+            )
+            if await write_status(ctx.kube, ROLLOUTS, namespace, name, old, status.to_wire()):
+                post_events(raw, [Event("Warning", INVALID_SPEC, str(exc))])
+            raise
+        rm_raw = await ctx.kube.get(RECMODELS, namespace, spec.rec_model)
+        if rm_raw is None:
+            await _waiting(
+                ctx, raw, old, "RecModelNotFound", f"RecModel {spec.rec_model} does not exist (yet)"
+            )
+            return
+        try:
+            rm = RecModel.model_validate(rm_raw)
+        except ValidationError:
+            await _waiting(
+                ctx,
+                raw,
+                old,
+                "RecModelInvalid",
+                f"RecModel {spec.rec_model} has an invalid spec; see its status",
+            )
+            return
+        policy = spec.policy or rm.spec.rollout_policy
+        controls = controls_of(spec, meta.get("annotations"))
+        try:
+            status = RolloutStatus.model_validate(old)
+        except ValidationError:
+            status = RolloutStatus()
+        if status.phase == RolloutPhase.FAILED and status.reason == INVALID_SPEC:
+            status = RolloutStatus()  # the spec was fixed: start over
+        if status.phase in (None, RolloutPhase.PENDING):
+            started = await _start(ctx, raw, old, spec, rm, controls, now)
+            if started is None:
+                return
+            status = started
+        assert status.stable_version is not None and status.candidate_version is not None
+        ready = await _candidate_ready(ctx, namespace, rm.metadata.name, status.candidate_version)
+        plan = measurement_plan(policy, status, now)
+        observations = None
+        if plan is not None:
+            provider = PrometheusProvider(settings.prometheus_url, settings.query_timeout_seconds)
+            observations = await provider.observe(
+                plan, status.stable_version, status.candidate_version
+            )
+        outcome = decide(
+            policy, status, controls, now, candidate_ready=ready, observations=observations
+        )
+        if not await _apply_weights(ctx, rm, status, outcome):
+            # The route has no backend for the candidate yet: the same as not ready.
+            outcome = decide(
+                policy, status, controls, now, candidate_ready=False, observations=observations
+            )
+            await _apply_weights(ctx, rm, status, outcome)
+        if outcome.action.kind == "promote":
+            mlflow = rm.spec.mlflow
+            uri = mlflow.tracking_uri or ctx.settings.mlflow_tracking_uri
+            model = mlflow.registered_model_name or rm.metadata.name
+            try:
+                await move_champion(
+                    uri, model, status.candidate_version, settings.query_timeout_seconds
+                )
+            except ChampionError as exc:
+                post_events(raw, [Event("Warning", "ChampionAliasFailed", str(exc))])
+                raise kopf.TemporaryError(str(exc), delay=10) from exc
+        new = outcome.status
+        new.observed_generation = meta.get("generation")
+        new.conditions = set_condition(
+            new.conditions or [], SPEC_VALID, True, "SpecValid", "", now=now
+        )
+        await write_status(ctx.kube, ROLLOUTS, namespace, name, old, new.to_wire())
+        if outcome.recorded:
+            a = outcome.action
+            warn = a.kind in _WARNINGS or a.reason in _WARNING_REASONS
+            message = f"{a.message} ({weights_text(a.weights)})".strip()
+            post_events(raw, [Event("Warning" if warn else "Normal", a.reason, message)])
+
+
+def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    """Rollout handlers: edge-triggered on create/update/resume, level-based on a timer."""
+    settings = RolloutSettings()
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
+    async def rollout_changed(name: str, namespace: str | None, **_: Any) -> None:
+        assert namespace is not None
+        try:
+            await reconcile(ctx, settings, namespace, name)
+        except InvalidSpecError as exc:
+            raise kopf.PermanentError(str(exc)) from None
+
+    @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.settings.resync_interval, registry=registry)
+    async def rollout_resync(name: str, namespace: str | None, **_: Any) -> None:
+        assert namespace is not None
+        # Timing lives in the status, so a steady tick is all the engine needs; annotations
+        # (promote, abort, retry) are picked up here too.
+        with contextlib.suppress(InvalidSpecError):
+            await reconcile(ctx, settings, namespace, name)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
+    async def rollout_deleted(name: str, namespace: str | None, **_: Any) -> None:
+        assert namespace is not None
+        ctx.forget(f"rollout/{namespace}/{name}")

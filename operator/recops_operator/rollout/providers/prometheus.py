@@ -1,0 +1,114 @@
+"""Observations from Prometheus' HTTP API (``/api/v1/query``, instant queries).
+
+A query that Prometheus refuses or that returns no sample becomes a failed observation
+(Inconclusive); Prometheus itself being unreachable, or answering 5xx, is an outage (the
+rollout pauses).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import httpx
+
+from recops_operator.api.rollout_policy import AnalysisMetric
+from recops_operator.rollout.actions import MeasurementPlan
+from recops_operator.rollout.observations import Observation
+from recops_operator.rollout.providers import promql
+from recops_operator.rollout.stats import Proportion
+
+
+class QueryError(Exception):
+    """Prometheus answered, but not with one number."""
+
+
+class UnreachableError(Exception):
+    """Prometheus did not answer."""
+
+
+class PrometheusProvider:
+    """Runs built-in and PromQL metrics against one default Prometheus (or a metric's own)."""
+
+    def __init__(self, address: str, timeout: float = 5.0) -> None:
+        self.address = address.rstrip("/")
+        self.timeout = timeout
+
+    async def observe(
+        self, plan: MeasurementPlan, stable: str, candidate: str
+    ) -> Mapping[str, Observation]:
+        rng = promql.window(plan.window_seconds)
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            return {
+                m.name: await self._observe_one(client, m, stable, candidate, rng)
+                for m in plan.metrics
+            }
+
+    async def _observe_one(
+        self,
+        client: httpx.AsyncClient,
+        metric: AnalysisMetric,
+        stable: str,
+        candidate: str,
+        rng: str,
+    ) -> Observation:
+        try:
+            if metric.prometheus is not None:
+                address = (metric.prometheus.address or self.address).rstrip("/")
+                query = promql.render_custom(metric.prometheus.query, stable, candidate)
+                value = await query_scalar(client, address, query)
+                return Observation(value=value)
+            assert metric.builtin is not None
+            queries = promql.builtin_queries(metric.builtin, stable, candidate, rng)
+            values = {k: await query_scalar(client, self.address, q) for k, q in queries.items()}
+        except UnreachableError as exc:
+            return Observation.outage(str(exc))
+        except QueryError as exc:
+            return Observation.failed(str(exc))
+        return _builtin(values)
+
+
+def _builtin(values: Mapping[str, float | None]) -> Observation:
+    def num(key: str) -> float:
+        v = values.get(key)
+        return 0.0 if v is None or not math.isfinite(v) else v
+
+    if "errors" in values:
+        return Observation(candidate=Proportion(num("errors"), num("requests")))
+    if "p99" in values:
+        return Observation(value=values["p99"], sample_size=round(num("count")))
+    return Observation(
+        candidate=Proportion(num("cand_successes"), num("cand_trials")),
+        stable=Proportion(num("stable_successes"), num("stable_trials")),
+    )
+
+
+async def query_scalar(client: httpx.AsyncClient, address: str, query: str) -> float | None:
+    """One number from an instant query: a scalar, or a vector of exactly one sample.
+
+    None when the vector is empty (no data). A vector of several series is a QueryError:
+    the metric's query must aggregate (for example with ``sum``).
+    """
+    try:
+        resp = await client.get(f"{address}/api/v1/query", params={"query": query})
+    except httpx.HTTPError as exc:
+        raise UnreachableError(f"Prometheus at {address}: {exc!r}") from exc
+    if resp.status_code >= 500:
+        raise UnreachableError(f"Prometheus at {address} answered HTTP {resp.status_code}")
+    try:
+        body = resp.json()
+    except ValueError as exc:
+        raise QueryError(f"HTTP {resp.status_code}, not JSON: {resp.text[:200]}") from exc
+    if body.get("status") != "success":
+        raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', '')} in {query!r}")
+    data = body["data"]
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar":
+        return float(result[1])
+    if kind != "vector":
+        raise QueryError(f"{query!r} returned a {kind}, not a scalar or a one-sample vector")
+    if not result:
+        return None
+    if len(result) > 1:
+        raise QueryError(f"{query!r} returned {len(result)} series; aggregate it to one (sum)")
+    return float(result[0]["value"][1])

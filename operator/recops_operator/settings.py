@@ -1,0 +1,91 @@
+"""Operator settings, read from RECOPS_OPERATOR_* environment variables (the chart sets them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recops_operator.api.recmodel import Toleration
+
+
+class OperatorSettings(BaseSettings):
+    """How the operator runs and the defaults it fills into what it renders."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOPS_OPERATOR_", extra="forbid")
+
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces to watch; empty watches the whole cluster.",
+    )
+    standalone: bool = Field(
+        default=False,
+        description="Run without peering. Off in production, where two replicas form a highly "
+        "available pair through Kopf peering and only the higher priority one acts.",
+    )
+    peering_name: str = Field(default="recops", description="Kopf peering object name.")
+    priority: int = Field(default=0, description="Peering priority of this replica.")
+    liveness_endpoint: str | None = Field(
+        default="http://0.0.0.0:8081/healthz", description="Liveness probe URL; empty disables it."
+    )
+    log_format: Literal["json", "plain", "full"] = Field(
+        default="json", description="Log format: json for log collectors, plain/full for humans."
+    )
+    debug: bool = Field(default=False, description="Debug logging.")
+    resync_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between re-comparisons of desired and observed state.",
+    )
+
+    image: str = Field(
+        default="ghcr.io/recops/recops:0.1.0",
+        description="Image of the trainer and compile Jobs (a TrainingRun may override it).",
+    )
+    runtime_image: str = Field(
+        default="ghcr.io/recops/recops-runtime:0.1.0", description="Image of the serving pods."
+    )
+    gpu_runtime_image: str = Field(
+        default="ghcr.io/recops/recops-runtime-gpu:0.1.0",
+        description="Serving image for GPU targets.",
+    )
+    ray_version: str = Field(default="2.60.0", description="Ray version the RayJob declares.")
+    ray_job_ttl_seconds: int = Field(
+        default=600, ge=0, description="Seconds a finished RayJob's cluster is kept for debugging."
+    )
+    mlflow_tracking_uri: str = Field(
+        default="http://mlflow.recops-system.svc:5000",
+        description="MLflow tracking URI when a RecModel does not name one.",
+    )
+    mlflow_secret: str | None = Field(
+        default=None, description="Secret with MLFLOW_* variables when a RecModel names none."
+    )
+    mlflow_wait_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long after the job finished a TrainingRun waits for its MLflow run.",
+    )
+    artifacts_claim: str = Field(
+        default="recops-artifacts",
+        description="PersistentVolumeClaim of the engines (compile Jobs write, serving pods read).",
+    )
+    gateway_name: str = Field(
+        default="recops-gateway", description="Gateway the GRPCRoutes attach to."
+    )
+    gateway_namespace: str | None = Field(
+        default=None, description="Namespace of the Gateway; the RecModel's when empty."
+    )
+    service_monitors: bool = Field(
+        default=True, description="Create ServiceMonitors (needs the Prometheus operator's CRDs)."
+    )
+    gpu_node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.present": "true"},
+        description="Node selector added to pods of GPU targets and GPU training workers.",
+    )
+    gpu_tolerations: list[Toleration] = Field(
+        default_factory=lambda: [
+            Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+        ],
+        description="Tolerations added to pods of GPU targets and GPU training workers.",
+    )

@@ -1,0 +1,222 @@
+"""An emulated API server on 127.0.0.1, the real operator against it, and a real MLflow.
+
+One API server and one operator per test module (Kopf takes seconds to stop); every
+module gets a fresh Kopf registry from ``build_registry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import kmock
+import kubernetes_validate
+import pytest
+import pytest_asyncio
+import yaml
+from openapi_schema_validator import OAS30Validator
+
+from recops_operator.background import BackgroundOperator
+from recops_operator.emulator import ApiServerEmulator
+from recops_operator.kube.client import KubeClient, KubeConnection
+from recops_operator.settings import OperatorSettings
+
+T = TypeVar("T")
+K8S_VERSION = "1.32.0"
+
+
+class OperatorHandle:
+    """The operator in its own thread and loop (Kopf cancels every task of its loop on stop)."""
+
+    def __init__(self, url: str, settings: OperatorSettings) -> None:
+        self._op = BackgroundOperator(url, settings)
+        self.liveness_url = settings.liveness_endpoint
+
+    @property
+    def calls(self) -> set[tuple[str, str, str]]:
+        return self._op.calls
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._op.start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._op.stop)
+
+
+def operator_settings(**overrides: Any) -> OperatorSettings:
+    base: dict[str, Any] = {
+        "standalone": True,
+        "liveness_endpoint": None,
+        "resync_interval": 0.5,
+        "log_format": "plain",
+        "mlflow_wait_seconds": 120,
+    }
+    return OperatorSettings(**{**base, **overrides})
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def api() -> AsyncIterator[ApiServerEmulator]:
+    async with ApiServerEmulator() as emulator, kmock.Server(emulator):
+        yield emulator
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def kube(api: ApiServerEmulator) -> AsyncIterator[KubeClient]:
+    """The test's own client (what kubectl and the other controllers would do)."""
+    async with KubeClient(KubeConnection(server=str(api.url))) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def operator(api: ApiServerEmulator) -> AsyncIterator[OperatorHandle]:
+    liveness = f"http://127.0.0.1:{free_port()}/healthz"
+    handle = OperatorHandle(str(api.url), operator_settings(liveness_endpoint=liveness))
+    await handle.start()
+    yield handle
+    await handle.stop()
+
+
+async def _eventually(
+    probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 20.0
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def eventually() -> Callable[..., Awaitable[Any]]:
+    """``await eventually(probe, what, timeout=20)``: poll until ``probe()`` is truthy."""
+    return _eventually
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MlflowServer:
+    """A real `mlflow server` on loopback (SQLite, local artifacts), started in the background
+    so that its start-up overlaps the first tests; ``wait_ready`` before talking to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = f"http://127.0.0.1:{free_port()}"
+        exe = Path(sys.executable).parent / "mlflow"
+        self.proc = subprocess.Popen(
+            [
+                str(exe),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                self.url.rsplit(":", 1)[1],
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'mlflow.db'}",
+                "--default-artifact-root",
+                str(root / "artifacts"),
+            ],
+            stdout=(root / "server.log").open("w"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+        )
+        # The client library is slow to import: warm it up meanwhile, off the event loop.
+        self._warm = threading.Thread(target=importlib.import_module, args=("mlflow.tracking",))
+        self._warm.start()
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        # About 5 s on an idle machine; minutes when the cores are shared with training jobs.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"mlflow server exited: {(self.root / 'server.log').read_text()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    self._warm.join()
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        log = (self.root / "server.log").read_text()[-2000:]
+        raise RuntimeError(f"mlflow server was not healthy within {timeout} s:\n{log}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._warm.join()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _pruned(obj: Any, schema: dict[str, Any], path: str) -> Iterator[str]:
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return
+    if isinstance(obj, dict) and "properties" in schema:
+        for key, value in obj.items():
+            if key not in schema["properties"]:
+                yield f"{path}.{key}"
+            else:
+                yield from _pruned(value, schema["properties"][key], f"{path}.{key}")
+    elif isinstance(obj, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key, value in obj.items():
+            yield from _pruned(value, schema["additionalProperties"], f"{path}.{key}")
+    elif isinstance(obj, list) and "items" in schema:
+        for i, item in enumerate(obj):
+            yield from _pruned(item, schema["items"], f"{path}[{i}]")
+
+
+def crd_schemas(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for file in folder.glob("*.yaml"):
+        crd = yaml.load(file.read_text(), Loader=yaml.CSafeLoader)
+        for version in crd["spec"]["versions"]:
+            api_version = f"{crd['spec']['group']}/{version['name']}"
+            out[(api_version, crd["spec"]["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+    return out
+
+
+@pytest.fixture(scope="session")
+def validate_object(shared_crd_schemas: Path) -> Callable[[dict[str, Any]], None]:
+    """Raise when ``obj`` would be refused (or silently pruned) by a real API server."""
+    schemas = crd_schemas(shared_crd_schemas)
+
+    def validate(obj: dict[str, Any]) -> None:
+        key = (obj["apiVersion"], obj["kind"])
+        if key in schemas:
+            schema = schemas[key]
+            body = {k: v for k, v in obj.items() if k != "status"}
+            OAS30Validator(schema).validate(body)
+            pruned = [p for p in _pruned(body, schema, "") if not p.startswith(".metadata")]
+            assert not pruned, f"{obj['kind']} fields unknown to the CRD schema: {pruned}"
+        else:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+    return validate

@@ -1,0 +1,379 @@
+"""The Rollout controller in the real operator process against an emulated API server.
+
+The RecModel's serving objects (Deployments, GRPCRoute) are created here as the RecModel
+controller would render them; a small gateway stand-in sends traffic to the versions at
+the GRPCRoute's weights and counts it in the runtime's own metrics, which a real
+Prometheus scrapes. Checked: the route's weights follow the steps, promotion moves the
+MLflow champion alias, an operator restart resumes at the same step and weights, abort
+then retry works, and kubectl shows step, weights and phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kmock
+import pytest
+import pytest_asyncio
+import yaml
+from openapi_schema_validator import OAS30Validator
+
+from recops_operator.api.recmodel import DeploymentTarget
+from recops_operator.background import BackgroundOperator
+from recops_operator.emulator import ApiServerEmulator
+from recops_operator.kube import resources as res
+from recops_operator.kube.client import KubeClient, KubeConnection
+from recops_operator.render.serving import ServedVersion, render_grpc_route
+from recops_operator.settings import OperatorSettings
+from recops_runtime.metrics import RuntimeMetrics
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import free_port  # noqa: E402
+
+NS = "ml"
+TARGET = DeploymentTarget.model_validate({"name": "cpu-onnxruntime"})
+MODULES = ("recops_operator.rollout.controller",)
+
+
+class Operator:
+    """The operator with only the Rollout controller, in its own thread; restartable."""
+
+    def __init__(self, url: str, prometheus: str) -> None:
+        os.environ["RECOPS_ROLLOUT_PROMETHEUS_URL"] = prometheus
+        settings = OperatorSettings(
+            standalone=True, liveness_endpoint=None, resync_interval=0.5, log_format="plain"
+        )
+        self._op = BackgroundOperator(url, settings, MODULES)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._op.start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._op.stop)
+
+
+class Gateway:
+    """Sends 400 requests/s to each RecModel's versions at its GRPCRoute's weights."""
+
+    def __init__(self, kube: KubeClient, metrics: RuntimeMetrics) -> None:
+        self.kube, self.metrics = kube, metrics
+        self.rng = random.Random(0)
+
+    async def run(self) -> None:
+        while True:
+            for route in await self.kube.list(res.GRPCROUTES, NS):
+                for backend in route["spec"]["rules"][0]["backendRefs"]:
+                    version = backend["name"].split("-")[1]
+                    n = 40 * backend["weight"] // 100
+                    if n:
+                        self.metrics.requests.labels(version, "cpu-onnxruntime", "OK").inc(n)
+                        self.metrics.recommendations.labels(version, "cpu-onnxruntime").inc(n)
+                        self.metrics.online_hits.labels(version).inc(
+                            sum(self.rng.random() < 0.2 for _ in range(n))
+                        )
+                        for _ in range(n):
+                            self.metrics.latency.labels(version, "cpu-onnxruntime").observe(0.003)
+            await asyncio.sleep(0.1)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def api() -> AsyncIterator[ApiServerEmulator]:
+    async with ApiServerEmulator() as emulator, kmock.Server(emulator):
+        yield emulator
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def kube(api: ApiServerEmulator) -> AsyncIterator[KubeClient]:
+    """The test's own client: what kubectl and the RecModel controller would do."""
+    async with KubeClient(KubeConnection(server=str(api.url))) as client:
+        yield client
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+
+
+@pytest.fixture(scope="module")
+def validate_route(shared_crd_schemas: Path) -> Callable[[dict[str, Any]], None]:
+    """Raise when a GRPCRoute would be refused by a real API server with Gateway API."""
+    crd = yaml.safe_load(
+        (shared_crd_schemas / "gateway.networking.k8s.io_grpcroutes.yaml").read_text()
+    )
+    schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]
+    validator = OAS30Validator(schema["openAPIV3Schema"])
+    return lambda obj: validator.validate({k: v for k, v in obj.items() if k != "status"})
+
+
+@pytest.fixture(scope="module")
+def exporter() -> Iterator[tuple[RuntimeMetrics, str]]:
+    from prometheus_client import start_http_server
+
+    metrics = RuntimeMetrics()
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
+    yield metrics, f"127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def operator(
+    api: ApiServerEmulator,
+    kube: KubeClient,
+    exporter: tuple[RuntimeMetrics, str],
+    start_prometheus: Callable[[list[str]], str],
+) -> AsyncIterator[Operator]:
+    metrics, target = exporter
+    prometheus = await asyncio.to_thread(start_prometheus, [target])
+    gateway = asyncio.create_task(Gateway(kube, metrics).run())
+    handle = Operator(str(api.url), prometheus)
+    await handle.start()
+    yield handle
+    await handle.stop()
+    gateway.cancel()
+    os.environ.pop("RECOPS_ROLLOUT_PROMETHEUS_URL", None)
+
+
+async def serving(kube: KubeClient, name: str, stable: str, candidate: str, tracking: str) -> None:
+    """What the RecModel controller would have made: the RecModel with its status, one
+    ready Deployment per version, and the GRPCRoute with all traffic on stable."""
+    await kube.create({
+        "apiVersion": "recops.io/v1alpha1", "kind": "RecModel",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"dataset": {"format": "movielens-1m"}, "targets": [{"name": TARGET.name.value}],
+                 "mlflow": {"trackingUri": tracking}},
+    })  # fmt: skip
+    await kube.patch(res.RECMODELS, NS, name, {"status": {
+        "phase": "Serving", "stableVersion": stable, "candidateVersion": candidate}},
+        subresource="status")  # fmt: skip
+    for version in (stable, candidate):
+        sv = ServedVersion(NS, name, version, TARGET)
+        await kube.create({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": sv.name, "namespace": NS, "labels": {
+                "recops.io/recmodel": name, "app.kubernetes.io/component": "serving",
+                "recops.io/version": version}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": sv.selector},
+                     "template": {"metadata": {"labels": sv.selector},
+                                  "spec": {"containers": [{"name": "serve", "image": "recops"}]}}},
+            "status": {"replicas": 1, "readyReplicas": 1},
+        })  # fmt: skip
+    route = render_grpc_route(NS, name, [TARGET], {stable: 100, candidate: 0},
+                              OperatorSettings(standalone=True), None)  # fmt: skip
+    await kube.create(route)
+
+
+def rollout(name: str, model: str, candidate: str, policy: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "recops.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"recModel": model, "candidateVersion": candidate, "policy": policy},
+    }  # fmt: skip
+
+
+async def route_weights(kube: KubeClient, name: str) -> dict[str, int]:
+    route = await kube.get(res.GRPCROUTES, NS, name)
+    assert route is not None
+    return {b["name"].split("-")[1]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+
+
+async def rollout_status(kube: KubeClient, name: str) -> dict[str, Any]:
+    return (await kube.get(res.ROLLOUTS, NS, name) or {}).get("status") or {}
+
+
+def register_versions(tracking: str, model: str) -> None:
+    """Two registered versions with ``champion`` on version 1 (MLflow's REST API)."""
+    api = f"{tracking}/api/2.0/mlflow"
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        rsp = httpx.post(f"{api}/{path}", json=body, timeout=30)
+        rsp.raise_for_status()
+        return dict(rsp.json())
+
+    experiment = post("experiments/create", {"name": f"rollout-{model}"})["experiment_id"]
+    run = post("runs/create", {"experiment_id": experiment})["run"]["info"]
+    post("registered-models/create", {"name": model})
+    for _ in range(2):
+        source = f"{run['artifact_uri']}/model"
+        post("model-versions/create", {"name": model, "source": source, "run_id": run["run_id"]})
+    post("registered-models/alias", {"name": model, "alias": "champion", "version": "1"})
+
+
+def champion(tracking: str, model: str) -> str:
+    rsp = httpx.get(f"{tracking}/api/2.0/mlflow/registered-models/get", params={"name": model})
+    aliases = {a["alias"]: a["version"] for a in rsp.json()["registered_model"]["aliases"]}
+    return str(aliases["champion"])
+
+
+async def test_weights_follow_the_steps_and_promotion_moves_the_champion(
+    kube: KubeClient,
+    operator: Operator,
+    mlflow_url: str,
+    validate_route: Callable[[dict[str, Any]], None],
+) -> None:
+    await asyncio.to_thread(register_versions, mlflow_url, "movies")
+    await serving(kube, "movies", "1", "2", mlflow_url)
+    policy = {
+        "analysisInterval": "3s",
+        "steps": [{"setWeight": 20}, {"analysis": {}}, {"setWeight": 60},
+                  {"pause": {"duration": "1s"}}, {"analysis": {}}, {"setWeight": 100}],
+        "metrics": [
+            {"name": "errors", "builtin": "error-rate", "successCondition": "<=",
+             "threshold": 0.01, "minSampleSize": 20},
+            {"name": "hits", "builtin": "hit-rate-vs-stable", "successCondition": ">=",
+             "threshold": -0.1, "minSampleSize": 20},
+        ],
+    }  # fmt: skip
+    await kube.create(rollout("movies-2", "movies", "2", policy))
+    seen: list[int] = []
+
+    async def promoted() -> bool:
+        weights = await route_weights(kube, "movies")
+        if not seen or seen[-1] != weights["2"]:
+            seen.append(weights["2"])
+            route = await kube.get(res.GRPCROUTES, NS, "movies")
+            assert route is not None
+            validate_route(route)
+        return (await rollout_status(kube, "movies-2")).get("phase") == "Promoted"
+
+    await eventually(promoted, "the rollout to be promoted", timeout=90)
+    assert seen == [0, 20, 60, 100]
+    status = await rollout_status(kube, "movies-2")
+    assert status["weights"] == {"stable": 0, "candidate": 100}
+    assert status["reason"] == "AllStepsCompleted"
+    metrics = {m["name"]: m for m in status["metrics"]}
+    assert metrics["errors"]["phase"] == "Successful" and metrics["errors"]["sampleSize"] >= 20
+    assert metrics["hits"]["stableValue"] == pytest.approx(0.2, abs=0.1)
+    reasons = [d["reason"] for d in status["history"]]
+    assert reasons.count("WeightSet") == 3 and reasons.count("AnalysisPassed") == 2
+    assert await asyncio.to_thread(champion, mlflow_url, "movies") == "2"
+    events = await kube.list(res.EVENTS, NS)
+    about = [e for e in events if e.get("involvedObject", {}).get("name") == "movies-2"]
+    assert {"WeightSet", "AnalysisPassed", "AllStepsCompleted"} <= {e["reason"] for e in about}
+
+
+async def paused(kube: KubeClient, name: str) -> dict[str, Any] | None:
+    s = await rollout_status(kube, name)
+    return s if s.get("reason") == "PausedUntilPromoted" else None
+
+
+HOLD = {"steps": [{"setWeight": 30}, {"pause": {}}, {"setWeight": 100}], "metrics": []}
+
+
+async def test_an_operator_restart_resumes_at_the_same_step_and_weights(
+    kube: KubeClient, operator: Operator, mlflow_url: str
+) -> None:
+    await serving(kube, "books", "11", "12", mlflow_url)
+    await kube.create(rollout("books-12", "books", "12", HOLD))
+
+    before = await eventually(lambda: paused(kube, "books-12"), "the pause step")
+    assert (await route_weights(kube, "books"))["12"] == 30
+    await operator.stop()
+    await operator.start()
+    await asyncio.sleep(2)  # several resync periods of the new operator
+    after = await rollout_status(kube, "books-12")
+    assert after["currentStepIndex"] == before["currentStepIndex"] == 1
+    assert after["weights"] == before["weights"] == {"stable": 70, "candidate": 30}
+    assert after["history"] == before["history"]
+    assert (await route_weights(kube, "books"))["12"] == 30
+    # A GitOps user aborts with an annotation.
+    await kube.patch(res.ROLLOUTS, NS, "books-12",
+                     {"metadata": {"annotations": {"recops.io/abort": "true"}}})  # fmt: skip
+
+    async def aborted() -> bool:
+        return (await rollout_status(kube, "books-12")).get("phase") == "Aborted"
+
+    await eventually(aborted, "the abort")
+    assert await route_weights(kube, "books") == {"11": 100, "12": 0}
+
+
+async def test_abort_then_retry(kube: KubeClient, operator: Operator, mlflow_url: str) -> None:
+    await serving(kube, "music", "21", "22", mlflow_url)
+    await kube.create(rollout("music-22", "music", "22", HOLD))
+
+    async def weight(w: int) -> bool:
+        return (await route_weights(kube, "music"))["22"] == w
+
+    await eventually(lambda: weight(30), "candidate at 30%")
+    await kube.patch(res.ROLLOUTS, NS, "music-22", {"spec": {"abort": True}})
+    await eventually(lambda: weight(0), "all traffic back to stable")
+    status = await rollout_status(kube, "music-22")
+    assert (status["phase"], status["reason"]) == ("Aborted", "AbortedByUser")
+    # Retry while abort is still set is refused, with a message saying what to do.
+    await kube.patch(res.ROLLOUTS, NS, "music-22", {"spec": {"retry": 1}})
+
+    async def blocked() -> bool:
+        return (await rollout_status(kube, "music-22")).get("reason") == "RetryBlockedByAbort"
+
+    await eventually(blocked, "the blocked retry")
+    assert await weight(0)
+    await kube.patch(res.ROLLOUTS, NS, "music-22", {"spec": {"abort": False}})
+    await eventually(lambda: weight(30), "the retried rollout at 30% again")
+    status = await eventually(lambda: paused(kube, "music-22"), "the retried rollout's pause")
+    assert status["observedRetry"] == 1
+    assert "Retried" in [d["reason"] for d in status["history"]]
+
+
+async def test_a_rollout_waits_for_its_recmodel_and_refuses_an_invalid_policy(
+    kube: KubeClient, operator: Operator
+) -> None:
+    await kube.create(rollout("films-2", "films", "2", HOLD))
+
+    async def reason(name: str, want: str) -> dict[str, Any] | None:
+        s = await rollout_status(kube, name)
+        return s if s.get("reason") == want else None
+
+    pending = await eventually(lambda: reason("films-2", "RecModelNotFound"), "Pending")
+    assert pending["phase"] == "Pending"
+    bad = {"steps": [{"setWeight": 50}, {"setWeight": 20}]}
+    await kube.create(rollout("films-3", "films", "3", bad))
+    failed = await eventually(lambda: reason("films-3", "InvalidSpec"), "the invalid spec")
+    assert failed["phase"] == "Failed"
+    assert "spec.policy: steps[1].setWeight: weights must not decrease" in failed["message"]
+    valid = next(c for c in failed["conditions"] if c["type"] == "SpecValid")
+    assert valid["status"] == "False"
+    # Fixing the spec starts the rollout over (here: waiting for its RecModel).
+    await kube.patch(res.ROLLOUTS, NS, "films-3", {"spec": {"policy": HOLD}})
+    await eventually(lambda: reason("films-3", "RecModelNotFound"), "the fixed rollout")
+
+
+async def test_kubectl_get_rollouts_shows_step_weights_and_phase(
+    api: ApiServerEmulator, operator: Operator, tmp_path: Path
+) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "emulated",
+        "clusters": [{"name": "emulated", "cluster": {"server": str(api.url)}}],
+        "users": [{"name": "emulated", "user": {"token": "unused"}}],
+        "contexts": [{"name": "emulated",
+                      "context": {"cluster": "emulated", "user": "emulated", "namespace": NS}}],
+    }))  # fmt: skip
+    out = await asyncio.to_thread(
+        subprocess.run, ["kubectl", "--kubeconfig", str(config), "get", "rollouts"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "MODEL", "CANDIDATE", "STEP", "WEIGHTS", "PHASE", "AGE"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert "stable=0 candidate=100" in rows["movies-2"] and "Promoted" in rows["movies-2"]
+    assert "stable=70 candidate=30" in rows["music-22"] and "Paused" in rows["music-22"]

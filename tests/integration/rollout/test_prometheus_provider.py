@@ -1,0 +1,124 @@
+"""The built-in metrics as PromQL, evaluated by a real Prometheus on the runtime's metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+from prometheus_client import start_http_server
+
+from recops_operator.api.rollout_policy import (
+    AnalysisMetric,
+    BuiltinMetric,
+    Comparison,
+    PrometheusQuery,
+)
+from recops_operator.rollout.actions import MeasurementPlan
+from recops_operator.rollout.providers.prometheus import PrometheusProvider
+from recops_runtime.metrics import RuntimeMetrics
+
+
+def metric(name: str, **kw: object) -> AnalysisMetric:
+    return AnalysisMetric.model_validate(
+        {"name": name, "success_condition": Comparison.GE, "threshold": 0.0, **kw}
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def exporter() -> Iterator[tuple[RuntimeMetrics, str]]:
+    metrics = RuntimeMetrics()
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
+    yield metrics, f"127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(5)
+
+
+async def test_builtin_promql_against_real_prometheus(
+    exporter: tuple[RuntimeMetrics, str], start_prometheus: Callable[[list[str]], str]
+) -> None:
+    m, target = exporter
+    for version in ("v1", "v2"):  # the series exist before the window starts, as in a runtime
+        m.requests.labels(version, "cpu", "OK").inc(0)
+        m.recommendations.labels(version, "cpu").inc(0)
+        m.online_hits.labels(version).inc(0)
+        m.feedback_events.labels(version, "click").inc(0)
+    address = start_prometheus([target])
+    # Steady traffic for a few scrapes: v2 fails 10% of its requests and hits less often.
+    for _ in range(8):
+        m.requests.labels("v1", "cpu", "OK").inc(90)
+        m.requests.labels("v2", "cpu", "OK").inc(9)
+        m.requests.labels("v2", "cpu", "UNAVAILABLE").inc(1)
+        m.recommendations.labels("v1", "cpu").inc(90)
+        m.recommendations.labels("v2", "cpu").inc(9)
+        m.online_hits.labels("v1").inc(18)
+        m.online_hits.labels("v2").inc(1)
+        m.feedback_events.labels("v1", "click").inc(18)
+        m.feedback_events.labels("v2", "click").inc(1)
+        for _ in range(9):
+            m.latency.labels("v2", "cpu").observe(0.004)
+        await asyncio.sleep(1.0)
+    metrics = [
+        metric("errors", builtin=BuiltinMetric.ERROR_RATE),
+        metric("p99", builtin=BuiltinMetric.LATENCY_P99),
+        metric("hits", builtin=BuiltinMetric.HIT_RATE_VS_STABLE),
+        metric("ctr", builtin=BuiltinMetric.CTR_VS_STABLE),
+        metric("custom", prometheus=PrometheusQuery(
+            query='sum(rate(recops_requests_total{version="{{candidate}}"}[5s]))')),
+        metric("empty", prometheus=PrometheusQuery(query='recops_requests_total{version="v9"}')),
+        metric("broken", prometheus=PrometheusQuery(query="sum(rate(")),
+        metric("many", prometheus=PrometheusQuery(query="recops_requests_total")),
+    ]  # fmt: skip
+    obs = await PrometheusProvider(address).observe(MeasurementPlan(metrics, 6.0), "v1", "v2")
+
+    errors = obs["errors"].candidate
+    assert errors is not None and errors.trials > 0
+    assert errors.successes / errors.trials == pytest.approx(0.1, abs=0.02)
+    assert obs["p99"].value is not None and 0.003 < obs["p99"].value <= 0.005
+    hits = obs["hits"]
+    assert hits.candidate is not None and hits.stable is not None
+    assert hits.stable.successes / hits.stable.trials == pytest.approx(0.2, abs=0.02)
+    assert hits.candidate.successes / hits.candidate.trials == pytest.approx(1 / 9, abs=0.03)
+    assert obs["ctr"].candidate is not None and obs["ctr"].candidate.trials > 0
+    assert obs["custom"].value is not None and obs["custom"].value > 0
+    assert obs["empty"].value is None and obs["empty"].error is None
+    assert obs["broken"].error is not None and not obs["broken"].unreachable
+    assert obs["many"].error is not None and "aggregate" in obs["many"].error
+
+
+async def test_counters_born_inside_the_window_count_in_full(
+    exporter: tuple[RuntimeMetrics, str], start_prometheus: Callable[[list[str]], str]
+) -> None:
+    # A candidate's series appear with its first request, after Prometheus started.
+    m, target = exporter
+    address = start_prometheus([target])
+    for _ in range(4):
+        m.requests.labels("v7", "cpu", "OK").inc(20)
+        m.requests.labels("v7", "cpu", "INTERNAL").inc(1)
+        m.recommendations.labels("v7", "cpu").inc(20)
+        m.online_hits.labels("v7").inc(3)
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(1.5)  # the last increments are scraped
+    metrics = [
+        metric("errors", builtin=BuiltinMetric.ERROR_RATE),
+        metric("hits", builtin=BuiltinMetric.HIT_RATE_VS_STABLE),
+    ]
+    obs = await PrometheusProvider(address).observe(MeasurementPlan(metrics, 30.0), "v1", "v7")
+    errors, hits = obs["errors"].candidate, obs["hits"].candidate
+    assert errors is not None and (errors.successes, errors.trials) == (4, 84)
+    assert hits is not None and (hits.successes, hits.trials) == (12, 80)
+
+
+async def test_unreachable_prometheus_is_an_outage() -> None:
+    metrics = [metric("errors", builtin=BuiltinMetric.ERROR_RATE)]
+    provider = PrometheusProvider(f"http://127.0.0.1:{free_port()}")
+    obs = await provider.observe(MeasurementPlan(metrics, 3.0), "v1", "v2")
+    assert obs["errors"].unreachable

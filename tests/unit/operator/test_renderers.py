@@ -1,0 +1,249 @@
+"""Every object the operator renders is one a real API server accepts, and says what it must."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from recops_operator.api.recmodel import RecModelSpec
+from recops_operator.api.trainingrun import TrainingMode, TrainingRunSpec, TuneSpec
+from recops_operator.controllers.context import OperatorContext
+from recops_operator.controllers.trainingrun import job_inputs
+from recops_operator.kube.client import KubeClient, KubeConnection
+from recops_operator.render.compile import CompileInputs, render_compile_job
+from recops_operator.render.serving import (
+    ServedVersion,
+    render_deployment,
+    render_grpc_route,
+    render_hpa,
+    render_service,
+    render_service_monitor,
+)
+from recops_operator.render.training import (
+    TrainingJobInputs,
+    render_config_map,
+    render_fallback_job,
+    render_ray_job,
+    train_config,
+)
+from recops_operator.settings import OperatorSettings
+
+Validate = Callable[[dict[str, Any]], None]
+OWNER = {
+    "apiVersion": "recops.io/v1alpha1",
+    "kind": "TrainingRun",
+    "metadata": {"name": "movies-g1", "namespace": "ml", "uid": "1234"},
+}
+
+
+@pytest.fixture()
+def spec() -> RecModelSpec:
+    return RecModelSpec.model_validate(
+        {
+            "dataset": {"format": "movielens-1m"},
+            "training": {"workers": 2, "gpusPerWorker": 1, "cpusPerWorker": 4, "memory": "8Gi"},
+            "mlflow": {"trackingUri": "http://mlflow:5000", "secretRef": "mlflow-creds"},
+            "targets": [
+                {"name": "cpu-onnxruntime", "replicas": 2},
+                {
+                    "name": "gpu-tensorrt",
+                    "resources": {"gpu": 1, "cpu": "2", "memory": "4Gi"},
+                    "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 3},
+                },
+            ],
+        }
+    )
+
+
+@pytest.fixture()
+def settings() -> OperatorSettings:
+    return OperatorSettings()
+
+
+@pytest.fixture()
+def inputs(spec: RecModelSpec, settings: OperatorSettings) -> TrainingJobInputs:
+    ctx = OperatorContext(settings=settings, kube=KubeClient(KubeConnection("http://unused")))
+    run = TrainingRunSpec(rec_model="movies", active_deadline="2h")
+    return job_inputs(ctx, "ml", "movies-g1", run, spec)
+
+
+def _pod(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def test_ray_job_has_head_gpu_workers_and_the_train_entrypoint(
+    inputs: TrainingJobInputs, settings: OperatorSettings, validate_object: Validate
+) -> None:
+    job = render_ray_job(inputs, "movies-g1-a1", "ml-movies-g1-a1", settings, OWNER)
+    validate_object(job)
+    spec = job["spec"]
+    assert shlex.split(spec["entrypoint"]) == [
+        "recops",
+        "train",
+        "--config",
+        "/etc/recops/train.json",
+        "--run-name",
+        "movies-g1-a1",
+    ]
+    assert spec["jobId"] == "ml-movies-g1-a1"
+    assert spec["shutdownAfterJobFinishes"] is True and spec["ttlSecondsAfterFinished"] == 600
+    assert spec["activeDeadlineSeconds"] == 7200
+    workers = spec["rayClusterSpec"]["workerGroupSpecs"][0]
+    assert workers["replicas"] == 2
+    worker = workers["template"]["spec"]
+    assert worker["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert worker["nodeSelector"] == settings.gpu_node_selector
+    assert worker["tolerations"][0]["key"] == "nvidia.com/gpu"
+    head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert "nvidia.com/gpu" not in head["resources"]["limits"]
+    assert head["envFrom"] == [{"secretRef": {"name": "mlflow-creds"}}]
+    assert {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow:5000"} in head["env"]
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "1234"
+
+
+def test_fallback_job_runs_ray_in_one_pod_without_retrying_itself(
+    inputs: TrainingJobInputs, settings: OperatorSettings, validate_object: Validate
+) -> None:
+    job = render_fallback_job(inputs, "movies-g1-a1", settings, OWNER)
+    validate_object(job)
+    assert job["spec"]["backoffLimit"] == 0
+    container = _pod(job)["containers"][0]
+    assert container["command"][:2] == ["recops", "train"]
+    assert container["resources"]["limits"] == {"cpu": "8", "memory": "8Gi", "nvidia.com/gpu": "2"}
+
+
+def test_config_map_holds_the_config_the_trainer_reads(
+    inputs: TrainingJobInputs, validate_object: Validate
+) -> None:
+    cm = render_config_map(inputs, OWNER)
+    validate_object(cm)
+    config = json.loads(cm["data"]["train.json"])
+    assert set(config) == {
+        "dataset",
+        "model",
+        "resources",
+        "gate",
+        "mlflow",
+        "trainingRun",
+        "output",
+    }
+    assert config["trainingRun"] == "ml/movies-g1"
+    assert config["model"]["sseUserProb"] == 0.92  # camelCase, as in the CR API
+    assert config["mlflow"]["registeredModelName"] == "movies"
+
+
+def test_tune_mode_runs_recops_tune_with_the_search_space(
+    inputs: TrainingJobInputs, settings: OperatorSettings
+) -> None:
+    tune = TuneSpec.model_validate(
+        {"searchSpace": {"dropout": {"distribution": "uniform", "low": 0.1, "high": 0.5}}}
+    )
+    tuned = TrainingJobInputs(**{**inputs.__dict__, "mode": TrainingMode.TUNE, "tune": tune})
+    job = render_ray_job(tuned, "t-a1", "ml-t-a1", settings, None)
+    assert shlex.split(job["spec"]["entrypoint"])[:2] == ["recops", "tune"]
+    assert train_config(tuned)["tune"]["searchSpace"]["dropout"]["high"] == 0.5
+
+
+def test_compile_jobs_place_gpu_targets_on_gpu_nodes(
+    spec: RecModelSpec, settings: OperatorSettings, validate_object: Validate
+) -> None:
+    ci = CompileInputs("ml", "movies-g1", "movies", "models:/movies/3", "3", 2, settings.image)
+    cpu, gpu = (render_compile_job(ci, t, settings, OWNER) for t in spec.targets)
+    for job in (cpu, gpu):
+        validate_object(job)
+    assert "nodeSelector" not in _pod(cpu)
+    assert _pod(gpu)["nodeSelector"] == settings.gpu_node_selector
+    assert _pod(gpu)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    container = _pod(gpu)["containers"][0]
+    assert container["args"] == [
+        "models:/movies/3",
+        "gpu-tensorrt",
+        "/artifacts/ml/movies/3/gpu-tensorrt",
+    ]
+    assert "recops compile" in container["command"][2]
+    assert gpu["spec"]["backoffLimit"] == 2
+
+
+def test_serving_objects_are_valid_and_locked_down(
+    spec: RecModelSpec, settings: OperatorSettings, validate_object: Validate
+) -> None:
+    owner = {
+        "apiVersion": "recops.io/v1alpha1",
+        "kind": "RecModel",
+        "metadata": {"name": "movies", "uid": "u1"},
+    }
+    cpu = ServedVersion("ml", "movies", "3", spec.targets[0])
+    gpu = ServedVersion("ml", "movies", "3", spec.targets[1])
+    dep = render_deployment(cpu, settings, owner)
+    validate_object(dep)
+    container = _pod(dep)["containers"][0]
+    assert container["command"][:4] == [
+        "recops",
+        "serve",
+        "--engine",
+        "3=/artifacts/ml/movies/3/cpu-onnxruntime",
+    ]
+    assert container["readinessProbe"]["grpc"] == {"port": 8500}
+    assert container["livenessProbe"]["grpc"] == {"port": 8500}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert dep["spec"]["replicas"] == 2
+    gpu_dep = render_deployment(gpu, settings, owner)
+    validate_object(gpu_dep)
+    assert "replicas" not in gpu_dep["spec"]  # the HPA owns it
+    assert _pod(gpu_dep)["containers"][0]["image"] == settings.gpu_runtime_image
+    assert _pod(gpu_dep)["tolerations"][0]["key"] == "nvidia.com/gpu"
+    svc = render_service(cpu, owner)
+    validate_object(svc)
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {
+        "grpc": 8500,
+        "http": 8080,
+        "metrics": 9090,
+    }
+    assert render_hpa(cpu, owner) is None
+    hpa = render_hpa(gpu, owner)
+    assert hpa is not None
+    validate_object(hpa)
+    assert hpa["spec"]["maxReplicas"] == 3
+    validate_object(render_service_monitor("ml", "movies", owner))
+
+
+def test_grpc_route_sends_everything_to_stable_until_a_rollout_moves_it(
+    spec: RecModelSpec, settings: OperatorSettings, validate_object: Validate
+) -> None:
+    route = render_grpc_route("ml", "movies", spec.targets, {"3": 100, "4": 0}, settings, None)
+    validate_object(route)
+    default, gpu = route["spec"]["rules"]
+    assert "matches" not in default
+    assert default["backendRefs"] == [
+        {"name": "movies-3-cpu-onnxruntime", "port": 8500, "weight": 100},
+        {"name": "movies-4-cpu-onnxruntime", "port": 8500, "weight": 0},
+    ]
+    assert gpu["matches"][0]["headers"][0]["value"] == "gpu-tensorrt"
+    assert route["spec"]["parentRefs"] == [{"name": "recops-gateway"}]
+
+
+def test_the_trainer_parses_the_rendered_config(inputs: TrainingJobInputs) -> None:
+    from recops_trainer.config import parse_config
+
+    tune = TuneSpec.model_validate(
+        {"searchSpace": {"numBlocks": {"distribution": "choice", "values": [1, 2]}}}
+    )
+    for case in (
+        inputs,
+        TrainingJobInputs(**{**inputs.__dict__, "mode": TrainingMode.TUNE, "tune": tune}),
+    ):
+        config = parse_config(json.loads(json.dumps(train_config(case))))
+        assert config.training_run == "ml/movies-g1"
+        assert config.model.sse_user_prob == pytest.approx(0.92)
+        assert config.mlflow.tracking_uri == "http://mlflow:5000"
+
+
+def test_the_rbac_role_is_a_valid_cluster_role(validate_object: Validate) -> None:
+    from recops_operator import rbac
+
+    validate_object(rbac.cluster_role())
