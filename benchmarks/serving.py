@@ -1,0 +1,383 @@
+"""Serving benchmark: the raw engine, `recops serve` and a Ray Serve peer, on ML-1M.
+
+For each CPU engine (cpu-onnxruntime, cpu-openvino by default) it measures, in one run on
+this machine:
+
+1. the raw engine's batched throughput (users/s at batch 1, 8, 16, 32 with 1 and 2
+   intra-op threads, in-process, real held-out ML-1M histories): the baseline the service
+   is held to is the best of these; the service and the peer run with `recops serve`'s
+   default thread count (one less than the CPUs) unless `--engine-threads` is given;
+2. `recops serve` (a real process on 127.0.0.1) under `recops loadtest`'s closed loop at
+   concurrency 1, 8 and 64: throughput, p50 and p99 latency, errors;
+3. the peer: Ray Serve with `@serve.batch` around the same engine and the same top-k code,
+   behind Ray Serve's gRPC proxy with the same proto, under the same load generator.
+
+The model is the ML-1M SSE-PT model folder (`--model`, default runs/ml1m-ssept/model).
+Without one it builds an untrained network of the same shape on the same data, which
+costs exactly the same to run (the table says which). Prints a table and writes
+benchmarks/results/serving.json.
+
+    python benchmarks/serving.py [--targets cpu-onnxruntime] [--requests 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "serving.json"
+DEFAULT_DATA = (
+    Path(os.environ.get("RECOPS_SHARED_DATA", REPO.parent / "shared" / "data"))
+    / "ml-1m"
+    / "ml-1m.txt.gz"
+)
+CONCURRENCY = (1, 8, 64)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---- engines --------------------------------------------------------------------------
+
+
+def model_folder(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
+    """The trained model folder, or an untrained one of the same shape on the same data."""
+    if args.model.is_dir():
+        where = args.model.resolve()
+        shown = where.relative_to(REPO) if where.is_relative_to(REPO) else Path(where.name)
+        metrics = json.loads((args.model / "metrics.json").read_text() or "{}")
+        epoch = metrics.get("best_epoch")
+        return args.model, f"trained ({shown}{f', best epoch {epoch}' if epoch else ''})"
+    import torch
+
+    from recops_trainer.config import DatasetFormat, DatasetSource
+    from recops_trainer.model import SSEPT, ModelShape
+    from recops_trainer.model_io import IdMaps, save_model
+    from recops_trainer.snapshot import load_source
+
+    folder = work / "untrained-model"
+    if not folder.is_dir():
+        snapshot = load_source(DatasetSource(format=DatasetFormat.SASREC, uri=str(args.data)))
+        torch.manual_seed(0)
+        shape = ModelShape(snapshot.num_users, snapshot.num_items, maxlen=200, item_dim=50,
+                           user_dim=50, num_blocks=2, num_heads=1, dropout=0.2)  # fmt: skip
+        counts = np.bincount(np.concatenate(snapshot.sequences), minlength=shape.num_items + 1)
+        popular = (np.argsort(-counts[1:], kind="stable")[:1000] + 1).tolist()
+        save_model(folder, SSEPT(shape).eval(),
+                   id_maps=IdMaps(snapshot.user_ids, snapshot.item_ids, popular),
+                   data_manifest=snapshot.manifest, model_version="untrained")  # fmt: skip
+    return folder, "untrained, ML-1M shape (2 blocks, width 100, history 200, 3,416 items)"
+
+
+def build_engines(args: argparse.Namespace, work: Path) -> tuple[dict[str, Path], str]:
+    from recops_runtime.engines import BuildOptions, build_engine
+    from recops_trainer.export import export_bundle
+    from recops_trainer.model_io import weights_sha256
+
+    model, label = model_folder(args, work)
+    # A training run may still replace its model folder: work on a copy, and cache engines
+    # per model weights, so a retrained model is compiled afresh.
+    staging = work / "models" / ".copying"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(model, staging)
+    key = weights_sha256(staging)[:12]
+    model = work / "models" / key
+    if model.is_dir():
+        shutil.rmtree(staging)
+    else:
+        staging.rename(model)
+    engines = {t: work / "engines" / key / t for t in args.targets}
+    missing = [t for t, path in engines.items() if not path.is_dir()]
+    if missing:
+        bundle = export_bundle(model, work / "export" / key, data=str(args.data), parity_users=200,
+                               calibration_users=64, edge_maxlen=None)  # fmt: skip
+        for target in missing:
+            build_engine(bundle, target, engines[target],
+                         BuildOptions(parity_users=200, latency_batches=(1,),
+                                      latency_budget_s=0.2))  # fmt: skip
+    return engines, label
+
+
+def histories(args: argparse.Namespace, maxlen: int, count: int) -> list[list[str]]:
+    from recops_runtime.sequences import read_sequences
+
+    rng = np.random.default_rng(0)
+    sequences = read_sequences(args.data, max_users=args.max_users)
+    picked = rng.choice(len(sequences), size=count)
+    return [list(sequences[i].items[:-1][-maxlen:]) for i in picked]
+
+
+def raw_engine(engine_dir: Path, args: argparse.Namespace, threads: int) -> list[dict[str, float]]:
+    """Users/s of the engine alone, on the same held-out histories the load replays."""
+    from recops_runtime.engines import load_engine
+    from recops_runtime.engines.base import ID_MAPS_FILE
+
+    engine = load_engine(engine_dir, threads)
+    spec = engine.manifest.input_spec
+    index = {
+        item: i
+        for i, item in enumerate(json.loads((engine_dir / ID_MAPS_FILE).read_text())["items"], 1)
+    }
+    rows = []
+    for history in histories(args, spec.maxlen, 512):
+        known = [index[i] for i in history if i in index][-spec.maxlen :]
+        row = np.zeros(spec.maxlen, np.int64)
+        row[spec.maxlen - len(known) :] = known
+        rows.append(row)
+    matrix = np.stack(rows)
+    users = np.ones(len(rows), np.int64)
+    results = []
+    for batch in (1, 8, 16, 32):
+        engine.score(users[:batch], matrix[:batch])
+        done, started, i, cpu = 0, time.perf_counter(), 0, time.process_time()
+        while time.perf_counter() - started < args.raw_seconds:
+            lo = (i * batch) % (len(rows) - batch)
+            engine.score(users[lo : lo + batch], matrix[lo : lo + batch])
+            done, i = done + batch, i + 1
+        elapsed = time.perf_counter() - started
+        results.append({"threads": threads, "batch": batch, "users_per_s": done / elapsed,
+                        "ms_per_batch": 1000 * elapsed / i,
+                        "cpu_ms_per_user": 1000 * (time.process_time() - cpu) / done})  # fmt: skip
+    engine.close()
+    return results
+
+
+# ---- the service and the peer ---------------------------------------------------------
+
+
+def cpu_seconds(processes: list[Any]) -> float:
+    """User + system CPU seconds of the given processes (those gone count 0)."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def load(target: str, concurrency: int, args: argparse.Namespace, servers: Any) -> dict[str, Any]:
+    """One closed-loop run; ``servers()`` lists the serving processes whose CPU is counted."""
+    from recops_runtime.loadtest import LoadtestSettings, run_loadtest
+
+    requests = args.requests if concurrency > 1 else min(args.requests, 1000)
+    processes = servers()
+    cpu_before = cpu_seconds(processes)
+    report = run_loadtest(LoadtestSettings(
+        target=target, dataset=args.data, concurrency=concurrency, requests=requests,
+        duration_s=args.duration, max_users=args.max_users, timeout_s=10.0,
+    ))  # fmt: skip
+    served = max(1, report.overall.ok)
+    cpu_ms = 1000 * (cpu_seconds(processes) - cpu_before) / served
+    return {"concurrency": concurrency, "rps": report.throughput_rps, "p50_ms": report.p50_ms,
+            "server_cpu_ms_per_rec": cpu_ms,
+            "p99_ms": report.p99_ms, "error_rate": report.error_rate,
+            "hit_rate": report.overall.hit_rate}  # fmt: skip
+
+
+def run_service(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    ports = [free_port() for _ in range(3)]
+    command = [
+        str(Path(sys.executable).with_name("recops")), "serve", "--engine", f"v1={engine_dir}",
+        "--host", "127.0.0.1", "--grpc-port", str(ports[0]), "--http-port", str(ports[1]),
+        "--metrics-port", str(ports[2]), "--max-batch-size", str(args.max_batch_size),
+        "--log-level", "WARNING",
+    ]  # fmt: skip
+    command += ["--engine-threads", str(args.engine_threads)]
+    log = (work / "serve.log").open("wb")
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().decode()
+        if "ready" not in line:
+            raise RuntimeError(f"recops serve did not start: {(work / 'serve.log').read_text()}")
+        import psutil
+
+        process = psutil.Process(server.pid)
+        return [load(f"127.0.0.1:{ports[0]}", c, args, lambda: [process]) for c in CONCURRENCY]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+
+
+def run_ray_peer(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    import ray
+    from ray import serve
+    from ray.serve.config import gRPCOptions
+
+    from recops_runtime.proto.recops.v1 import recommender_pb2 as pb
+
+    grpc_port = free_port()
+    max_batch, threads = args.max_batch_size, args.engine_threads
+
+    @serve.deployment(max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
+    class RayRecommender:
+        def __init__(self) -> None:
+            from recops_runtime.engines import load_engine
+            from recops_runtime.metrics import RuntimeMetrics
+            from recops_runtime.versions import open_version
+
+            # The service's own load, checks, id maps and top-k: only the batching differs.
+            self.version = open_version(
+                "v1", engine_dir, load_engine, RuntimeMetrics(), threads=threads,
+                max_batch_size=max_batch, max_batch_delay_s=0.0, max_queue=1024,
+            )  # fmt: skip
+
+        @serve.batch(max_batch_size=max_batch, batch_wait_timeout_s=0.001)
+        async def score(self, jobs: list[Any]) -> list[Any]:
+            import asyncio
+
+            return await asyncio.to_thread(self.version.run_batch, jobs)
+
+        async def Recommend(self, request: Any) -> Any:  # noqa: N802 (the RPC's name)
+            from recops_runtime.versions import NO_ITEMS, ScoreJob
+
+            items = self.version.ids.items
+            known = [items[i] for i in request.history if i in items]
+            exclude = np.asarray(known, np.int64) if request.exclude_seen else NO_ITEMS
+            user = self.version.ids.users.get(request.user_id, 0)
+            k = request.k or 10
+            if known:
+                result = await self.score(ScoreJob(user, np.asarray(known, np.int64), exclude, k))
+            else:
+                result = self.version.fallback(exclude, k)
+            names = self.version.ids.item_names
+            return pb.RecommendResponse(
+                items=[pb.ScoredItem(item_id=names[i], score=s)
+                       for i, s in zip(result.items.tolist(), result.scores.tolist(),
+                                       strict=True)],
+                version="v1", target=self.version.target,
+            )  # fmt: skip
+
+    ray.init(_node_ip_address="127.0.0.1", _temp_dir=str(work / "ray"), include_dashboard=False,
+             num_cpus=2, log_to_driver=False)  # fmt: skip
+    try:
+        serve.start(
+            http_options={"host": "127.0.0.1", "port": free_port()},
+            grpc_options=gRPCOptions(port=grpc_port, grpc_servicer_functions=[
+                "recops_runtime.proto.recops.v1.recommender_pb2_grpc."
+                "add_RecommenderServicer_to_server"
+            ]),
+        )  # fmt: skip
+        serve.run(RayRecommender.bind(), name="recommender", route_prefix="/")
+        import psutil
+
+        # Ray's processes (GCS, raylet, controller, proxy, replica) are this driver's
+        # descendants; the load generator runs in the driver itself and is not counted.
+        def ray_processes() -> list[Any]:
+            return list(psutil.Process().children(recursive=True))
+
+        return [load(f"127.0.0.1:{grpc_port}", c, args, ray_processes) for c in CONCURRENCY]
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+# ---- report ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=REPO / "runs" / "ml1m-ssept" / "model")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--targets", default="cpu-onnxruntime,cpu-openvino")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--duration", type=float, default=20.0, help="Seconds per load run.")
+    parser.add_argument("--raw-seconds", type=float, default=3.0)
+    parser.add_argument("--max-users", type=int, default=None)
+    parser.add_argument("--max-batch-size", type=int, default=16)
+    parser.add_argument(
+        "--engine-threads", type=int, default=0, help="Intra-op threads (0: try 1 and 2)."
+    )
+    parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "serving-bench")
+    args = parser.parse_args()
+    args.targets = [t for t in args.targets.split(",") if t]
+    args.fixed_threads = args.engine_threads
+    args.threads_to_try = [args.engine_threads] if args.engine_threads else [1, 2]
+    from recops_runtime.settings import BatchingSettings
+
+    if not args.data.is_file():
+        sys.exit(f"ML-1M not found at {args.data} (set RECOPS_SHARED_DATA or pass --data)")
+    args.work = args.work.resolve()
+    args.work.mkdir(parents=True, exist_ok=True)
+    engines, model_label = build_engines(args, args.work)
+    results: dict[str, Any] = {
+        "model": model_label, "cpus": os.cpu_count(), "machine": platform.processor() or
+        platform.machine(), "load_average_at_start": os.getloadavg()[0],
+        "max_batch_size": args.max_batch_size,
+        "targets": {},
+    }  # fmt: skip
+    for target, engine_dir in engines.items():
+        raw = [r for t in args.threads_to_try for r in raw_engine(engine_dir, args, t)]
+        # The service and the peer run the engine with `recops serve`'s default thread count
+        # (one less than the CPUs) unless told otherwise.
+        args.engine_threads = args.fixed_threads or BatchingSettings().resolved_engine_threads()
+        results.setdefault("engine_threads", {})[target] = args.engine_threads
+        entry: dict[str, Any] = {"raw": raw, "service": run_service(engine_dir, args, args.work)}
+        if not args.skip_ray and target == args.targets[0]:
+            entry["ray_serve"] = run_ray_peer(engine_dir, args, args.work)
+        results["targets"][target] = entry
+    results["load_average_at_end"] = os.getloadavg()[0]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    shutil.rmtree(args.work / "ray", ignore_errors=True)
+
+
+def print_table(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for target, entry in results["targets"].items():
+        best = max(r["users_per_s"] for r in entry["raw"])
+        raw = Table(title=f"{target}: raw engine ({results['model']})")
+        for column in ("threads", "batch", "users/s", "ms/batch", "CPU ms/user"):
+            raw.add_column(column)
+        for r in entry["raw"]:
+            raw.add_row(str(r["threads"]), str(r["batch"]), f"{r['users_per_s']:.0f}",
+                        f"{r['ms_per_batch']:.2f}", f"{r['cpu_ms_per_user']:.2f}")  # fmt: skip
+        console.print(raw)
+        threads = results["engine_threads"][target]
+        table = Table(title=f"{target}: served, {threads} engine thread(s) (closed loop, load "
+                      "generator on the same CPUs)")  # fmt: skip
+        for column in ("server", "concurrency", "recs/s", "% of raw best", "p50 ms", "p99 ms",
+                       "errors", "server CPU ms/rec"):  # fmt: skip
+            table.add_column(column)
+        for name in ("service", "ray_serve"):
+            for r in entry.get(name, []):
+                table.add_row(
+                    "recops serve" if name == "service" else "Ray Serve @serve.batch",
+                    str(r["concurrency"]), f"{r['rps']:.0f}", f"{100 * r['rps'] / best:.0f}%",
+                    f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['error_rate']:.3f}",
+                    f"{r['server_cpu_ms_per_rec']:.2f}",
+                )  # fmt: skip
+        console.print(table)
+    console.print(
+        f"load average {results['load_average_at_start']:.1f} at start, "
+        f"{results['load_average_at_end']:.1f} at end, on {results['cpus']} CPUs"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""A durable, rotated log of served recommendations and feedback events (JSON lines).
+
+The trainer reads it as new training data with :func:`read_feedback_log`. Each line is
+one JSON object; every record has::
+
+    kind        "recommendation" or "feedback"
+    ts          Unix time in seconds (float)
+    request_id  the Recommend call's id (feedback: the id the client sent back, may be "")
+    user_id     original user id
+    version     serving version name (feedback: the version that served request_id, or "")
+
+``kind == "recommendation"`` adds ``target``, ``model_version``, ``items`` (original item
+ids, best first), ``fallback`` (reason, or null when the model answered) and
+``history_source`` ("request", "store", "none", or "unavailable" when the history
+store could not be reached). ``kind == "feedback"`` adds
+``item_id``, ``event`` (impression, click, watch or rating), ``value`` (the rating) and
+``recommended`` (whether request_id's list held item_id).
+
+Durability: records are buffered and appended in batches (every ``flush_every`` records
+or ``flush_interval_s`` seconds) to ``<segment>.jsonl.part`` with an fsync per batch; a
+segment is sealed by renaming it to ``<segment>.jsonl`` once it reaches ``rotate_bytes``
+or ``rotate_interval_s``, and on close. Readers only read sealed segments. After a
+crash, opening the log again truncates any ``.part`` file to its last complete line and
+seals it, so a crash loses at most the batch being written and never leaves a torn line.
+One directory belongs to one server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PART_SUFFIX = ".jsonl.part"
+SEALED_SUFFIX = ".jsonl"
+
+
+class FeedbackLog:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        flush_every: int = 2_000,
+        flush_interval_s: float = 1.0,
+        rotate_bytes: int = 64 * 1024 * 1024,
+        rotate_interval_s: float = 3600.0,
+    ) -> None:
+        self.directory = directory
+        self.flush_every = flush_every
+        self.flush_interval_s = flush_interval_s
+        self.rotate_bytes = rotate_bytes
+        self.rotate_interval_s = rotate_interval_s
+        self._buffer: list[str] = []
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="feedback-log")
+        self._lock = asyncio.Lock()
+        self._part: Path | None = None
+        self._part_opened = 0.0
+        self._part_bytes = 0
+        self._seq = 0
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        recovered = recover(self.directory)
+        if recovered:
+            log.warning("sealed %d feedback segment(s) left by an earlier crash", recovered)
+        self._task = asyncio.get_running_loop().create_task(self._flush_periodically())
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._buffer.append(json.dumps(record, separators=(",", ":")))
+        if len(self._buffer) >= self.flush_every:
+            task = asyncio.get_running_loop().create_task(self.flush())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._buffer:
+                return
+            lines, self._buffer = self._buffer, []
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, lines)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pending:
+            await asyncio.gather(*self._pending)
+        await self.flush()
+        async with self._lock:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._seal)
+        self._executor.shutdown(wait=True)
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            try:
+                await self.flush()
+            except OSError:
+                log.exception("could not write the feedback log; will retry")
+
+    def _write(self, lines: list[str]) -> None:
+        if self._part is not None and (
+            self._part_bytes >= self.rotate_bytes
+            or time.time() - self._part_opened >= self.rotate_interval_s
+        ):
+            self._seal()
+        if self._part is None:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            self._seq += 1
+            self._part = (
+                self.directory / f"feedback-{stamp}-{os.getpid()}-{self._seq:05d}{PART_SUFFIX}"
+            )
+            self._part_opened = time.time()
+            self._part_bytes = 0
+        data = ("\n".join(lines) + "\n").encode()
+        # One write and one fsync per batch: a crash tears at most this batch's tail,
+        # which recovery cuts back to the last complete line.
+        with self._part.open("ab") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        self._part_bytes += len(data)
+
+    def _seal(self) -> None:
+        if self._part is None:
+            return
+        _seal_part(self._part)
+        self._part = None
+
+
+def _seal_part(part: Path) -> bool:
+    data = part.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    if not complete:
+        part.unlink()
+        return False
+    if len(complete) != len(data):
+        with part.open("r+b") as out:
+            out.truncate(len(complete))
+            out.flush()
+            os.fsync(out.fileno())
+    part.rename(part.with_name(part.name.removesuffix(PART_SUFFIX) + SEALED_SUFFIX))
+    return True
+
+
+def recover(directory: Path) -> int:
+    """Seals segments an earlier process left open; returns how many."""
+    return sum(_seal_part(part) for part in sorted(directory.glob(f"*{PART_SUFFIX}")))
+
+
+def read_feedback_log(directory: Path) -> Iterator[dict[str, Any]]:
+    """Every record of the sealed segments, oldest segment first."""
+    for segment in sorted(directory.glob(f"*{SEALED_SUFFIX}")):
+        with segment.open(encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)

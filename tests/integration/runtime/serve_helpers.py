@@ -1,0 +1,42 @@
+"""Small helpers shared by the runtime's integration tests."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+
+from recops_runtime.server import RecommendationServer
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for servers started as separate processes)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def grpc_target(server: RecommendationServer) -> str:
+    assert server.ports is not None
+    return f"127.0.0.1:{server.ports.grpc}"
+
+
+def http_url(server: RecommendationServer, path: str) -> str:
+    assert server.ports is not None
+    return f"http://127.0.0.1:{server.ports.http}{path}"
+
+
+async def metrics_text(server: RecommendationServer) -> str:
+    assert server.ports is not None
+    async with httpx.AsyncClient() as http:
+        reply = await http.get(f"http://127.0.0.1:{server.ports.metrics}/metrics")
+    return reply.text
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

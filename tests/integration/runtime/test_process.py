@@ -1,0 +1,226 @@
+"""`recops serve` and `recops loadtest` as real processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from serve_engines import SNAPSHOT_SEED, item_id, user_id
+from serve_helpers import free_port
+
+from recops_runtime.client import RecommenderClient
+from recops_runtime.feedback_log import read_feedback_log
+
+RECOPS = str(Path(sys.executable).with_name("recops"))
+
+
+class ServeProcess:
+    def __init__(self, engines: dict[str, Path], work: Path, *extra: str) -> None:
+        self.grpc, self.http, self.metrics = free_port(), free_port(), free_port()
+        command = [RECOPS, "serve", "--host", "127.0.0.1", "--grpc-port", str(self.grpc),
+                   "--http-port", str(self.http), "--metrics-port", str(self.metrics),
+                   "--log-level", "WARNING", *extra]  # fmt: skip
+        for name, path in engines.items():
+            command += ["--engine", f"{name}={path}"]
+        self.log = work / "serve.log"
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log.open("wb"))
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().decode()
+        if not line.startswith("recops serve ready"):
+            self.process.kill()
+            raise RuntimeError(f"recops serve did not start: {line!r} {self.log.read_text()}")
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc}"
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+
+@pytest.fixture
+def serve(engines_dir: Path, tmp_path: Path) -> Iterator[object]:
+    started: list[ServeProcess] = []
+
+    def start(*extra: str, engines: dict[str, str] | None = None) -> ServeProcess:
+        folders = {k: engines_dir / v for k, v in (engines or {"v1": "v1"}).items()}
+        started.append(ServeProcess(folders, tmp_path, *extra))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.wait(10)
+
+
+async def test_sigterm_answers_every_accepted_request(serve, tmp_path: Path) -> None:
+    log_dir = tmp_path / "feedback"
+    server = serve("--max-batch-size", "1", "--feedback-log", str(log_dir))
+    history = [item_id(i) for i in range(1, 21)]
+    outcomes: dict[str, str] = {}
+    async with RecommenderClient(server.target, timeout_s=30) as client:
+
+        async def one(n: int) -> None:
+            request_id = f"r{n}"
+            try:
+                await client.recommend(user_id(n % 300 + 1), history=history, request_id=request_id)
+                outcomes[request_id] = "OK"
+            except grpc.aio.AioRpcError as exc:
+                outcomes[request_id] = exc.code().name
+
+        calls = [asyncio.ensure_future(one(n)) for n in range(400)]
+        while len(outcomes) < 5:  # the server is busy with the burst
+            await asyncio.sleep(0.005)
+        answered_before = len(outcomes)
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.gather(*calls)
+    assert await asyncio.to_thread(server.process.wait, 60) == 0
+    codes = collections.Counter(outcomes.values())
+    # Requests the server had not yet taken in are turned away (the client may retry them
+    # elsewhere); every one it had taken in is answered.
+    assert set(codes) <= {"OK", "UNAVAILABLE", "CANCELLED"}, codes
+    assert codes["OK"] > answered_before  # accepted requests were answered while draining
+    served = {r["request_id"] for r in read_feedback_log(log_dir) if r["kind"] == "recommendation"}
+    answered = {rid for rid, code in outcomes.items() if code == "OK"}
+    assert served == answered  # nothing served went unanswered, nothing answered went unlogged
+
+
+async def test_serve_refuses_a_corrupt_engine_at_start(engines_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(engines_dir / "v1", broken)
+    (broken / "id_maps.json").write_text("{}")
+    done = subprocess.run(
+        [
+            RECOPS,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--engine",
+            f"v1={broken}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "id_maps.json" in done.stderr and "refused" in done.stderr
+
+
+def _write_dataset(path: Path) -> Path:
+    """The test engines' own synthetic interactions, in the SASRec text form."""
+    from recops_trainer.config import DatasetFormat, DatasetSource
+    from recops_trainer.snapshot import load_source
+
+    snapshot = load_source(
+        DatasetSource(format=DatasetFormat.SYNTHETIC), synthetic_seed=SNAPSHOT_SEED
+    )
+    with path.open("w") as out:
+        for user, sequence in zip(snapshot.user_ids, snapshot.sequences, strict=True):
+            for item in sequence.tolist():
+                out.write(f"{user} {snapshot.item_ids[item - 1]}\n")
+    return path
+
+
+def test_loadtest_reports_per_version_with_online_hits(serve, tmp_path: Path) -> None:
+    server = serve("--weights", "v1=50,v2=50", engines={"v1": "v1", "v2": "v2"})
+    dataset = _write_dataset(tmp_path / "interactions.txt")
+    done = subprocess.run(
+        [
+            RECOPS,
+            "loadtest",
+            "--dataset",
+            str(dataset),
+            "--target",
+            server.target,
+            "--rate",
+            "150",
+            "--requests",
+            "300",
+            "--duration-s",
+            "20",
+            "--k",
+            "50",
+            "--json",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["mode"] == "open" and report["requests"] == 300
+    assert report["error_rate"] == 0.0
+    versions = {v["version"]: v for v in report["versions"]}
+    assert set(versions) == {"v1", "v2"}
+    assert sum(v["ok"] for v in versions.values()) == 300
+    assert report["feedback_sent"] == sum(v["clicks"] for v in versions.values()) > 0
+    metrics = __import__("httpx").get(f"http://127.0.0.1:{server.metrics}/metrics").text
+    hits = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("recops_online_hits_total{"))  # fmt: skip
+    assert hits == report["feedback_sent"]
+    assert server.stop() == 0
+
+
+def test_loadtest_refuses_targets_off_loopback(tmp_path: Path) -> None:
+    dataset = _write_dataset(tmp_path / "interactions.txt")
+    done = subprocess.run(
+        [
+            RECOPS,
+            "loadtest",
+            "--dataset",
+            str(dataset),
+            "--target",
+            "8.8.8.8:8500",
+            "--concurrency",
+            "1",
+            "--requests",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "loopback" in done.stderr
+
+
+async def test_drain_delay_reports_not_ready_and_keeps_serving(serve) -> None:
+    import httpx
+
+    server = serve("--drain-delay-s", "3")
+    history = [item_id(i) for i in range(1, 6)]
+    async with httpx.AsyncClient() as http, RecommenderClient(server.target) as client:
+        assert (await http.get(f"http://127.0.0.1:{server.http}/readyz")).status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        for _ in range(200):  # readiness turns false first
+            ready = await http.get(f"http://127.0.0.1:{server.http}/readyz")
+            if ready.status_code == 503:
+                break
+            await asyncio.sleep(0.01)
+        assert ready.status_code == 503
+        answer = await client.recommend(user_id(1), history=history)  # still served
+    assert answer.items
+    assert await asyncio.to_thread(server.process.wait, 60) == 0
