@@ -76,6 +76,13 @@ class RuntimeMetrics:
     def version_loaded(self, version: str, target: str, model_version: str) -> None:
         self.model_info.labels(version, target, model_version).set(1)
         self.queue_depth.labels(version).set(0)
+        # Start the series a rollout compares at zero: a counter that first appears with
+        # its first request makes `increase()` miss that request's window, which is the
+        # candidate's first minutes of traffic.
+        self.requests.labels(version, target, "OK").inc(0)
+        self.recommendations.labels(version, target).inc(0)
+        self.online_hits.labels(version).inc(0)
+        self.feedback_events.labels(version, "click").inc(0)
 
     def version_unloaded(self, version: str, target: str, model_version: str) -> None:
         # Remove rather than zero: a dashboard's count of loaded versions stays right.
