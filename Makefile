@@ -77,9 +77,17 @@ quickstart: setup
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+IMAGE_REGISTRY ?= ghcr.io/recops
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+# docker/NAME.Dockerfile becomes $(IMAGE_REGISTRY)/recops-NAME (runtime-cpu is recops-runtime).
 images:
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine"; exit 1; }
-	@echo "no Dockerfiles yet"; exit 1
+	@for f in docker/*.Dockerfile; do \
+	  name=$$(basename $$f .Dockerfile); name=$${name%-cpu}; \
+	  echo "== $(IMAGE_REGISTRY)/recops-$$name:$(IMAGE_TAG)"; \
+	  docker build -f $$f -t $(IMAGE_REGISTRY)/recops-$$name:$(IMAGE_TAG) . || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
