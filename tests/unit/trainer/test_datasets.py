@@ -1,0 +1,102 @@
+"""Readers for every MovieLens / SASRec form, downloads, checksums, and offline errors."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from recops_trainer import datasets
+from recops_trainer.config import DatasetFormat
+from recops_trainer.datasets import Archive, DataUnavailableError, read_interactions
+
+
+def _rows(frame) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
+    return list(frame.itertuples(index=False, name=None))
+
+
+def test_udata(tmp_path: Path) -> None:
+    path = tmp_path / "u.data"
+    path.write_text("196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    frame = read_interactions(DatasetFormat.MOVIELENS_100K, path)
+    assert _rows(frame) == [("196", "242", 881250949), ("186", "302", 891717742)]
+
+
+def test_ratings_dat_gzipped(tmp_path: Path) -> None:
+    path = tmp_path / "ratings.dat.gz"
+    path.write_bytes(gzip.compress(b"1::1193::5::978300760\n1::661::3::978302109\n"))
+    frame = read_interactions(DatasetFormat.MOVIELENS_1M, path)
+    assert _rows(frame) == [("1", "1193", 978300760), ("1", "661", 978302109)]
+
+
+def test_ratings_csv_in_a_grouplens_zip(tmp_path: Path) -> None:
+    path = tmp_path / "ml-25m.zip"
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("ml-25m/README.txt", "readme")
+        bundle.writestr(
+            "ml-25m/ratings.csv",
+            "userId,movieId,rating,timestamp\n1,296,5.0,1147880044\n1,306,3.5,1147868817\n",
+        )
+    frame = read_interactions(DatasetFormat.MOVIELENS_25M, path)
+    assert _rows(frame) == [("1", "296", 1147880044), ("1", "306", 1147868817)]
+
+
+def test_sasrec_lines_keep_file_order(tmp_path: Path) -> None:
+    path = tmp_path / "ml-1m.txt"
+    path.write_text("1 10\n1 5\n2 7\n")
+    frame = read_interactions(DatasetFormat.SASREC, path)
+    assert _rows(frame) == [("1", "10", 0), ("1", "5", 1), ("2", "7", 2)]
+
+
+def test_uri_folder_finds_the_member(tmp_path: Path) -> None:
+    (tmp_path / "u.data").write_text("1\t2\t3\t4\n")
+    path = datasets.resolve_source(DatasetFormat.MOVIELENS_100K, str(tmp_path), None)
+    assert path == tmp_path / "u.data"
+
+
+def test_sha256_mismatch_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "u.data"
+    path.write_text("1\t2\t3\t4\n")
+    with pytest.raises(DataUnavailableError, match=r"u\.data: sha256 is"):
+        datasets.resolve_source(DatasetFormat.MOVIELENS_100K, str(path), "0" * 64)
+
+
+def test_offline_download_says_where_to_put_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Port 9 on loopback refuses at once: the same error as having no network.
+    archive = Archive("http://127.0.0.1:9/ml-100k.zip", "ml-100k/u.data", "md5", "0" * 32)
+    monkeypatch.setitem(datasets.ARCHIVES, DatasetFormat.MOVIELENS_100K, archive)
+    monkeypatch.setenv("RECOPS_DATA_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DataUnavailableError) as error:
+        datasets.resolve_source(DatasetFormat.MOVIELENS_100K, None, None)
+    message = str(error.value)
+    assert str(tmp_path / "cache" / "ml-100k.zip") in message
+    assert "RECOPS_DATA_DIR" in message
+
+
+def test_cached_archive_is_verified_and_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    path = cache / "ml-100k.zip"
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("ml-100k/u.data", "1\t2\t3\t4\n")
+    digest = hashlib.md5(path.read_bytes()).hexdigest()
+    archive = Archive("http://127.0.0.1:9/ml-100k.zip", "ml-100k/u.data", "md5", digest)
+    monkeypatch.setitem(datasets.ARCHIVES, DatasetFormat.MOVIELENS_100K, archive)
+    monkeypatch.setenv("RECOPS_DATA_DIR", str(cache))
+    found = datasets.resolve_source(DatasetFormat.MOVIELENS_100K, None, None)
+    assert _rows(read_interactions(DatasetFormat.MOVIELENS_100K, found)) == [("1", "2", 4)]
+
+
+def test_every_grouplens_format_has_a_pinned_archive() -> None:
+    movielens = [f for f in DatasetFormat if f.value.startswith("movielens")]
+    assert sorted(datasets.ARCHIVES) == sorted(movielens)
+    for archive in datasets.ARCHIVES.values():
+        assert archive.url.startswith("https://files.grouplens.org/")
+        assert len(archive.digest) == {"md5": 32, "sha256": 64}[archive.algorithm]

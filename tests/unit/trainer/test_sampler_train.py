@@ -1,0 +1,116 @@
+"""Training batches (SSE, negatives) and the training loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recops_trainer.config import ModelHyperparameters, TrainingSettings
+from recops_trainer.hooks import CheckpointHook
+from recops_trainer.model import SSEPT
+from recops_trainer.sampler import TrainSampler
+from recops_trainer.split import Split
+from recops_trainer.train import EpochResult, Hook, TrainState, fit
+
+
+def test_batches_without_sse_are_the_users_own_sequences(synthetic_split: Split) -> None:
+    sampler = TrainSampler(synthetic_split, maxlen=8, seed=1)
+    batch = sampler.batch(64)
+    for user, seq, pos in zip(batch.users, batch.seq, batch.pos, strict=True):
+        train = synthetic_split.train[user - 1]
+        window = train[-9:]
+        assert seq[seq > 0].tolist() == window[:-1].tolist()
+        assert pos[pos > 0].tolist() == window[1:].tolist()
+
+
+def test_negatives_are_outside_the_users_training_items(synthetic_split: Split) -> None:
+    sampler = TrainSampler(synthetic_split, maxlen=8, negatives=5, seed=2)
+    batch = sampler.batch(64)
+    assert batch.neg.shape == (64, 8, 5)
+    for user, pos, neg in zip(batch.users, batch.pos, batch.neg, strict=True):
+        own = set(synthetic_split.train[user - 1].tolist())
+        assert not own & set(neg[pos > 0].ravel().tolist())
+        assert np.all(neg[pos == 0] == 0)
+
+
+@pytest.mark.parametrize(("p_user", "p_item"), [(0.92, 0.1), (0.3, 0.5)])
+def test_sse_replaces_ids_at_the_configured_rate(
+    synthetic_split: Split, p_user: float, p_item: float
+) -> None:
+    clean = TrainSampler(synthetic_split, maxlen=10, seed=5).batch(4000)
+    noisy = TrainSampler(synthetic_split, maxlen=10, sse_user=p_user, sse_item=p_item, seed=5)
+    batch = noisy.batch(4000)
+    # Same seed, same users drawn: compare against the clean rows of those users.
+    valid = clean.seq > 0
+    assert np.array_equal(batch.seq > 0, valid)
+    item_rate = (batch.seq != clean.seq)[valid].mean()
+    user_rate = (batch.users != clean.users).mean()
+    # A replacement may draw the same id again (1 in num_items / num_users).
+    expect_item = p_item * (1 - 1 / synthetic_split.num_items)
+    expect_user = p_user * (1 - 1 / synthetic_split.num_users)
+    assert item_rate == pytest.approx(expect_item, abs=0.02)
+    assert user_rate == pytest.approx(expect_user, abs=0.03)
+
+
+def small_hp(**overrides: object) -> ModelHyperparameters:
+    base = {"maxlen": 10, "itemDim": 16, "userDim": 8, "epochs": 6, "batchSize": 32, "seed": 3}
+    return ModelHyperparameters.model_validate(base | overrides)
+
+
+SETTINGS = TrainingSettings(evalEvery=3, patience=5, threads=1)
+
+
+def recorder(losses: list[float]) -> Hook:
+    def record(result: EpochResult, state: TrainState, model: SSEPT) -> None:
+        losses.append(result.loss)
+
+    return record
+
+
+def test_training_lowers_the_loss_and_is_deterministic(synthetic_split: Split) -> None:
+    losses: list[list[float]] = []
+    for _ in range(2):
+        seen: list[float] = []
+        _, state = fit(synthetic_split, small_hp(), SETTINGS, hooks=[recorder(seen)])
+        losses.append(seen)
+    assert losses[0][-1] < losses[0][0]
+    assert losses[0] == losses[1]
+    assert state.best_epoch in (3, 6)
+    assert [h["epoch"] for h in state.history if "val" in h] == [3, 6]
+
+
+def test_resume_continues_from_a_checkpoint(synthetic_split: Split, tmp_path: Path) -> None:
+    hp = small_hp(epochs=4)
+    _, straight = fit(synthetic_split, hp, SETTINGS)
+    fit(synthetic_split, small_hp(epochs=2), SETTINGS, hooks=[CheckpointHook(tmp_path, 2)])
+    state = TrainState.load(tmp_path / "checkpoint" / "state.pt")
+    assert state.epoch == 2
+    _, resumed = fit(synthetic_split, hp, SETTINGS, resume=state)
+    assert resumed.epoch == 4
+    assert [h["loss"] for h in resumed.history] == pytest.approx(
+        [h["loss"] for h in straight.history]
+    )
+
+
+def test_early_stopping_keeps_the_best_model(synthetic_split: Split) -> None:
+    settings = TrainingSettings(evalEvery=1, patience=1, threads=1)
+    _, state = fit(synthetic_split, small_hp(epochs=30, learningRate=0.5), settings)
+    assert state.stopped_early
+    assert state.epoch < 30
+    assert state.best_model_state
+
+
+@pytest.mark.parametrize("loss", ["gbce", "sampled-softmax"])
+def test_many_negative_losses_train(synthetic_split: Split, loss: str) -> None:
+    seen: list[float] = []
+    hp = small_hp(loss=loss, negatives=8, epochs=3)
+    fit(synthetic_split, hp, SETTINGS, hooks=[recorder(seen)])
+    assert seen[-1] < seen[0]
+
+
+def test_sasrec_ignores_sse_and_user_dim() -> None:
+    hp = ModelHyperparameters.model_validate({"architecture": "sasrec", "userDim": 50})
+    assert hp.effective_user_dim == 0
+    assert hp.effective_sse == (0.0, 0.0)

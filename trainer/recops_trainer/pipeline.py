@@ -1,0 +1,146 @@
+"""One training run end to end: snapshot, split, fit, test once, write the model folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recops_trainer.config import TrainConfig
+from recops_trainer.evaluate import Protocol, Stage, evaluate
+from recops_trainer.model import SSEPT
+from recops_trainer.model_io import IdMaps, save_model
+from recops_trainer.snapshot import Snapshot, load_source
+from recops_trainer.split import Split, leave_one_out
+from recops_trainer.train import EpochResult, Hook, TrainState, fit, model_scorer
+
+log = logging.getLogger("recops.train")
+
+POPULAR_ITEMS = 1000
+
+
+@dataclass
+class Outcome:
+    model: SSEPT
+    state: TrainState
+    test: dict[str, dict[str, Any]]
+    model_dir: Path | None
+    snapshot: Snapshot
+    seconds: float
+
+
+def id_maps(snapshot: Snapshot, split: Split) -> IdMaps:
+    counts = split.item_counts()
+    popular = np.argsort(-counts[1:], kind="stable")[:POPULAR_ITEMS] + 1
+    return IdMaps(snapshot.user_ids, snapshot.item_ids, [int(i) for i in popular])
+
+
+def log_epoch(result: EpochResult, state: TrainState, model: SSEPT) -> None:
+    """Plain log lines: loss every epoch, validation when it ran."""
+    line = f"epoch {result.epoch} loss {result.loss:.4f} ({result.seconds:.1f}s)"
+    if result.validation:
+        sampled, full = result.validation["sampled"], result.validation["full"]
+        line += (
+            f" | valid sampled ndcg@10 {sampled['ndcg@10']:.4f} hr@10 {sampled['hr@10']:.4f}"
+            f" | full ndcg@10 {full['ndcg@10']:.4f} hr@10 {full['hr@10']:.4f}"
+            f"{' *best*' if result.improved else ''}"
+        )
+    log.info(line)
+
+
+def test_metrics(split: Split, model: SSEPT, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """The test split, read once, under both protocols."""
+    return evaluate(
+        split,
+        model_scorer(model),
+        maxlen=model.shape.maxlen,
+        stage=Stage.TEST,
+        protocols=(Protocol.SAMPLED, Protocol.FULL),
+        seed=seed,
+    )
+
+
+def run_training(
+    config: TrainConfig,
+    *,
+    out_dir: Path | None = None,
+    hooks: Sequence[Hook] = (),
+    resume: TrainState | None = None,
+    snapshot: Snapshot | None = None,
+    model_version: str = "local",
+) -> Outcome:
+    """Train in this process, then test once and write the model folder."""
+    started = time.perf_counter()
+    snapshot = snapshot or load_source(config.dataset, synthetic_seed=config.model.seed)
+    log_snapshot(snapshot)
+    split = leave_one_out(snapshot)
+    model, state = fit(
+        split, config.model, config.training, hooks=[log_epoch, *hooks], resume=resume
+    )
+    return finish(
+        config, snapshot, split, model, state, out_dir, started, model_version=model_version
+    )
+
+
+def log_snapshot(snapshot: Snapshot) -> None:
+    stats = snapshot.manifest["stats"]
+    log.info(
+        "data %s%s: %d users, %d items, %d interactions, hash %s",
+        snapshot.manifest["format"],
+        " (SYNTHETIC)" if snapshot.manifest["synthetic"] else "",
+        stats["users"],
+        stats["items"],
+        stats["interactions"],
+        snapshot.hash[:12],
+    )
+
+
+def finish(
+    config: TrainConfig,
+    snapshot: Snapshot,
+    split: Split,
+    model: SSEPT,
+    state: TrainState,
+    out_dir: Path | None,
+    started: float,
+    *,
+    model_version: str = "local",
+) -> Outcome:
+    """Read the test split once (both protocols) and write the final model folder."""
+    test = test_metrics(split, model)
+    seconds = time.perf_counter() - started
+    for protocol, values in test.items():
+        log.info(
+            "test (%s): ndcg@10 %.4f hr@10 %.4f mrr %.4f",
+            protocol,
+            values["ndcg@10"],
+            values["hr@10"],
+            values["mrr"],
+        )
+    model_dir = None
+    if out_dir is not None:
+        metrics = {
+            "test": test,
+            "best_epoch": state.best_epoch,
+            "epochs": state.epoch,
+            "best_valid_sampled_ndcg@10": state.best_score,
+            "train_seconds": seconds,
+            "final": True,
+        }
+        model_dir = save_model(
+            Path(out_dir) / "model",
+            model,
+            id_maps=id_maps(snapshot, split),
+            data_manifest=snapshot.manifest,
+            metrics=metrics,
+            hyperparameters=config.model.model_dump(mode="json", by_alias=True),
+            model_version=model_version,
+        )
+        (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return Outcome(model, state, test, model_dir, snapshot, seconds)

@@ -1,0 +1,127 @@
+"""Registering a trained model and the offline gate.
+
+Every successful run registers a version tagged with its metrics, protocol and data hash.
+A version that beats the ``champion`` by the configured margin on the configured metric
+(and reaches the minimum) gets the ``candidate`` alias; one that does not is kept, tagged
+``recops.gate=rejected`` with the reason. Nothing here moves ``champion``: promotion
+belongs to the rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from recops_trainer.config import OfflineGate
+
+CHAMPION = "champion"
+CANDIDATE = "candidate"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    verdict: str  # candidate | rejected
+    reason: str
+    metric: str
+    value: float
+    champion_value: float | None
+
+
+def gate_metric_key(gate: OfflineGate) -> str:
+    """The MLflow metric the gate reads, e.g. ``test_sampled_ndcg_at_10``."""
+    return f"test_{gate.protocol.value}_{gate.metric.value.replace('@', '_at_')}"
+
+
+def decide(gate: OfflineGate, value: float, champion_value: float | None) -> GateDecision:
+    """The gate as a pure function of the new value and the champion's."""
+    key = gate_metric_key(gate)
+    if value < gate.minimum:
+        return GateDecision(
+            "rejected",
+            f"{key} {value:.4f} is below the minimum {gate.minimum:.4f}",
+            key,
+            value,
+            champion_value,
+        )
+    if champion_value is None:
+        return GateDecision(
+            "candidate", f"{key} {value:.4f}; no champion yet", key, value, champion_value
+        )
+    needed = champion_value + gate.margin_over_champion
+    if value >= needed:
+        return GateDecision(
+            "candidate",
+            f"{key} {value:.4f} >= champion {champion_value:.4f} + margin "
+            f"{gate.margin_over_champion:.4f}",
+            key,
+            value,
+            champion_value,
+        )
+    return GateDecision(
+        "rejected",
+        f"{key} {value:.4f} < champion {champion_value:.4f} + margin "
+        f"{gate.margin_over_champion:.4f}",
+        key,
+        value,
+        champion_value,
+    )
+
+
+def _champion_value(client: Any, name: str, key: str) -> float | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    if key in champion.tags:
+        return float(champion.tags[key])
+    if champion.run_id:
+        metrics = client.get_run(champion.run_id).data.metrics
+        if key in metrics:
+            return float(metrics[key])
+    return None
+
+
+def register_and_gate(
+    client: Any,
+    *,
+    name: str,
+    model_uri: str,
+    run_id: str,
+    metrics: dict[str, float],
+    gate: OfflineGate,
+    dataset_hash: str,
+) -> tuple[str, GateDecision]:
+    """Register ``model_uri`` as a new version of ``name``, gate it; returns (version, decision)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    version = client.create_model_version(name, source=model_uri, run_id=run_id)
+    number = str(version.version)
+    tags = {k: f"{v:.6f}" for k, v in metrics.items()}
+    tags |= {"recops.protocol": gate.protocol.value, "recops.dataset_hash": dataset_hash}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, number, key, value)
+    key = gate_metric_key(gate)
+    if key not in metrics:
+        raise ValueError(f"gate metric {key} was not measured; measured: {sorted(metrics)}")
+    decision = decide(gate, metrics[key], _champion_value(client, name, key))
+    client.set_model_version_tag(name, number, "recops.gate", decision.verdict)
+    client.set_model_version_tag(name, number, "recops.gate_reason", decision.reason)
+    if decision.verdict == "candidate":
+        client.set_registered_model_alias(name, CANDIDATE, number)
+    run_tags = {
+        "recops.registered_model": name,
+        "recops.model_version": number,
+        "recops.gate": decision.verdict,
+        "recops.gate_reason": decision.reason,
+        "recops.protocol": gate.protocol.value,
+        "recops.dataset_hash": dataset_hash,
+    }
+    for tag, value in run_tags.items():
+        client.set_tag(run_id, tag, value)
+    return number, decision

@@ -1,0 +1,212 @@
+"""`recops train`: snapshot, train (here or on Ray Train), test, track, register, gate."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recops_trainer.config import TrainConfig
+from recops_trainer.hooks import (
+    CHECKPOINT_DIR,
+    STATE_FILE,
+    BestModelHook,
+    CheckpointHook,
+    ProgressHook,
+)
+from recops_trainer.pipeline import Outcome, finish, id_maps, log_epoch, log_snapshot
+from recops_trainer.snapshot import Snapshot, load_source, write_snapshot
+from recops_trainer.split import leave_one_out
+from recops_trainer.train import TrainState, build_model, fit
+
+log = logging.getLogger("recops.train")
+
+BACKENDS = ("auto", "local", "ray")
+
+
+def output_dir(config: TrainConfig, output: Path | None, run_name: str | None) -> Path:
+    if output is not None:
+        return Path(output)
+    if config.output:
+        return Path(config.output)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / (run_name or f"train-{stamp}")
+
+
+def use_ray(config: TrainConfig, backend: str) -> bool:
+    if backend not in BACKENDS:
+        raise ValueError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return bool(os.environ.get("RAY_ADDRESS")) or config.resources.workers > 1
+    return backend == "ray"
+
+
+def resolve_resume(resume: str, config: TrainConfig) -> tuple[Path, Path]:
+    """(output folder, state file) of a run to continue: a folder, or an MLflow run id."""
+    folder = Path(resume)
+    if not folder.is_dir():
+        from mlflow import MlflowClient
+
+        from recops_trainer.tracking import tracking_uri
+
+        run = MlflowClient(tracking_uri(config.mlflow)).get_run(resume)
+        folder = Path(run.data.tags.get("recops.output", ""))
+        if not folder.is_dir():
+            raise FileNotFoundError(f"--resume {resume}: no output folder {folder} for this run")
+    from recops_trainer.ray_train import latest_ray_state
+
+    candidates = [folder / CHECKPOINT_DIR / STATE_FILE]
+    ray_state = latest_ray_state(folder / "ray")
+    if ray_state is not None:
+        candidates.append(ray_state)
+    existing = [c for c in candidates if c.is_file()]
+    if not existing:
+        raise FileNotFoundError(f"--resume {resume}: no checkpoint under {folder}")
+    return folder, max(existing, key=os.path.getmtime)
+
+
+def _train(
+    config: TrainConfig,
+    snapshot: Snapshot,
+    out: Path,
+    *,
+    ray: bool,
+    run_name: str,
+    resume_state: Path | None,
+    tracker: Any,
+) -> Outcome:
+    started = time.perf_counter()
+    split = leave_one_out(snapshot)
+    snapshot_dir = write_snapshot(snapshot, out / "snapshot")
+    if ray:
+        from recops_trainer.ray_train import fit_on_ray, ray_session
+
+        needed = config.resources.workers * config.resources.cpus_per_worker
+        with ray_session(num_cpus=max(os.cpu_count() or 1, needed)):
+            storage = config.resources.storage_path or str((out / "ray").resolve())
+            state = fit_on_ray(
+                config, snapshot_dir, storage, name=run_name, resume_state=resume_state
+            )
+        model = build_model(split, config.model)
+        model.load_state_dict(state.best_model_state or state.model_state)
+        model.eval()
+        if tracker is not None:
+            for row in state.history:
+                metrics = {"loss": row["loss"]}
+                if row.get("val"):
+                    metrics["val_ndcg_at_10"] = row["val"]["sampled"]["ndcg@10"]
+                    metrics["val_hr_at_10"] = row["val"]["sampled"]["hr@10"]
+                    metrics["val_full_ndcg_at_10"] = row["val"]["full"]["ndcg@10"]
+                tracker.log_metrics(metrics, step=row["epoch"])
+    else:
+        hooks: list[Any] = [
+            log_epoch,
+            CheckpointHook(out, config.resources.checkpoint_every),
+            BestModelHook(out, config.model, id_maps(snapshot, split), snapshot.manifest),
+            ProgressHook(config.model.epochs),
+        ]
+        if tracker is not None:
+            hooks.append(tracker)
+        resume = TrainState.load(resume_state) if resume_state else None
+        model, state = fit(split, config.model, config.training, hooks=hooks, resume=resume)
+    return finish(config, snapshot, split, model, state, out, started, model_version=run_name)
+
+
+def run_train(
+    config: TrainConfig,
+    *,
+    run_name: str | None = None,
+    resume: str | None = None,
+    output: Path | None = None,
+    backend: str = "auto",
+    track: bool = True,
+) -> dict[str, Any]:
+    """The whole `recops train`; returns a summary (also printed as JSON by the CLI)."""
+    resume_state = None
+    if resume:
+        out, resume_state = resolve_resume(resume, config)
+        log.info("resuming from %s", resume_state)
+    else:
+        out = output_dir(config, output, run_name)
+    out.mkdir(parents=True, exist_ok=True)
+    name = run_name or out.name
+    snapshot = load_source(config.dataset, synthetic_seed=config.model.seed)
+    log_snapshot(snapshot)
+    ray = use_ray(config, backend)
+    tracker = None
+    if track:
+        from recops_trainer.tracking import Tracker, flat_params
+
+        tracker = Tracker(config)
+        tracker.start(
+            name,
+            {
+                "recops.dataset_hash": snapshot.hash,
+                "recops.protocol": config.gate.protocol.value,
+                "recops.output": str(out.resolve()),
+                "recops.backend": "ray" if ray else "local",
+                "recops.synthetic": str(bool(snapshot.manifest["synthetic"])).lower(),
+            },
+        )
+        tracker.log_params(flat_params(config))
+    try:
+        outcome = _train(
+            config,
+            snapshot,
+            out,
+            ray=ray,
+            run_name=name,
+            resume_state=resume_state,
+            tracker=tracker,
+        )
+    except BaseException:
+        if tracker is not None:
+            tracker.end("FAILED")
+        raise
+    summary: dict[str, Any] = {
+        "output": str(out.resolve()),
+        "model_dir": str(Path(str(outcome.model_dir)).resolve()),
+        "dataset_hash": snapshot.hash,
+        "synthetic": bool(snapshot.manifest["synthetic"]),
+        "epochs": outcome.state.epoch,
+        "best_epoch": outcome.state.best_epoch,
+        "seconds": round(outcome.seconds, 1),
+        "test": outcome.test,
+    }
+    if tracker is not None:
+        summary |= _track_and_register(config, tracker, outcome, snapshot)
+    return summary
+
+
+def _track_and_register(
+    config: TrainConfig, tracker: Any, outcome: Outcome, snapshot: Snapshot
+) -> dict[str, Any]:
+    from recops_trainer.registry import register_and_gate
+    from recops_trainer.tracking import registered_name
+
+    flat = tracker.log_test(outcome.test)
+    assert outcome.model_dir is not None
+    tracker.log_artifacts(outcome.model_dir, outcome.state.history)
+    model_uri = tracker.log_model(outcome.model)
+    name = registered_name(config)
+    version, decision = register_and_gate(
+        tracker.client,
+        name=name,
+        model_uri=model_uri,
+        run_id=tracker.run_id,
+        metrics=flat,
+        gate=config.gate,
+        dataset_hash=snapshot.hash,
+    )
+    tracker.end("FINISHED")
+    log.info("registered %s version %s: %s (%s)", name, version, decision.verdict, decision.reason)
+    return {
+        "mlflow_run_id": tracker.run_id,
+        "tracking_uri": tracker.uri,
+        "registered_model": name,
+        "model_version": version,
+        "gate": {"verdict": decision.verdict, "reason": decision.reason},
+    }

@@ -1,0 +1,206 @@
+"""MLflow tracking: parameters, per-epoch metrics, test metrics, artifacts and the model.
+
+The tracking URI is ``MLFLOW_TRACKING_URI``, else the config's ``mlflow.trackingUri``, else
+the embedded default: a SQLite file ``mlflow.db`` and an artifact folder ``mlruns`` in the
+working directory. Metric and tag names are a contract with the operator (which reads
+them over MLflow's REST API): ``val_ndcg_at_10`` per epoch, ``test_<protocol>_<metric>``,
+tags ``recops.training_run``, ``recops.dataset_hash``, ``recops.protocol``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from recops_trainer.config import MlflowSettings, TrainConfig
+from recops_trainer.evaluate import flat_metrics
+from recops_trainer.model import SSEPT
+from recops_trainer.train import EpochResult, TrainState
+
+DEFAULT_DB = "mlflow.db"
+DEFAULT_ARTIFACTS = "mlruns"
+DEFAULT_MODEL_NAME = "recops"
+
+
+def tracking_uri(settings: MlflowSettings) -> str:
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or settings.tracking_uri
+        or f"sqlite:///{Path(DEFAULT_DB).resolve()}"
+    )
+
+
+def registered_name(config: TrainConfig) -> str:
+    """The operator fills ``mlflow.registeredModelName`` with the RecModel's name."""
+    return config.mlflow.registered_model_name or DEFAULT_MODEL_NAME
+
+
+def code_version() -> dict[str, str]:
+    tags: dict[str, str] = {}
+    with contextlib.suppress(PackageNotFoundError):
+        tags["recops.version"] = version("recops")
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def flat_params(config: TrainConfig) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for section in ("model", "dataset", "resources"):
+        values = getattr(config, section).model_dump(mode="json", by_alias=True)
+        for key, value in values.items():
+            if value is not None:
+                params[f"{section}.{key}"] = str(value)
+    return params
+
+
+def epoch_metrics(result: EpochResult) -> dict[str, float]:
+    out = {"loss": result.loss, "epoch_seconds": result.seconds}
+    if result.validation:
+        sampled, full = result.validation["sampled"], result.validation["full"]
+        out["val_ndcg_at_10"] = float(sampled["ndcg@10"])
+        out["val_hr_at_10"] = float(sampled["hr@10"])
+        out["val_full_ndcg_at_10"] = float(full["ndcg@10"])
+        out["val_full_hr_at_10"] = float(full["hr@10"])
+    return out
+
+
+class Tracker:
+    """One MLflow run, driven through the client (no global active run is needed)."""
+
+    def __init__(self, config: TrainConfig, experiment: str | None = None) -> None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.config = config
+        self.uri = tracking_uri(config.mlflow)
+        mlflow.set_tracking_uri(self.uri)
+        self.client = MlflowClient(self.uri)
+        name = experiment or registered_name(config)
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            self.experiment_id = found.experiment_id
+        else:
+            location = None
+            if self.uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI"):
+                location = Path(DEFAULT_ARTIFACTS).resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(name, artifact_location=location)
+        self.run_id = ""
+
+    def start(
+        self, run_name: str | None, tags: dict[str, str], parent_run_id: str | None = None
+    ) -> str:
+        all_tags = {**code_version(), **tags}
+        if self.config.training_run:
+            all_tags["recops.training_run"] = self.config.training_run
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+        self.run_id = run.info.run_id
+        return self.run_id
+
+    def attach(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def log_params(self, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(self.run_id).data.params
+        fresh = [Param(k, v) for k, v in params.items() if k not in existing]
+        for start in range(0, len(fresh), 100):
+            self.client.log_batch(self.run_id, params=fresh[start : start + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def __call__(self, result: EpochResult, state: TrainState, model: SSEPT) -> None:
+        """Per-epoch hook for the training loop."""
+        self.log_metrics(epoch_metrics(result), step=result.epoch)
+
+    def log_test(self, test: dict[str, dict[str, Any]]) -> dict[str, float]:
+        flat = flat_metrics(test, "test")
+        self.log_metrics(flat)
+        return flat
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def log_artifacts(self, model_dir: Path, history: list[dict[str, Any]]) -> None:
+        self.client.log_artifacts(self.run_id, str(model_dir), artifact_path="recops_model")
+        with tempfile.TemporaryDirectory() as tmp:
+            curve = Path(tmp) / "training_curve.png"
+            plot_training_curve(history, curve)
+            self.client.log_artifact(self.run_id, str(curve))
+
+    def log_model(self, model: SSEPT) -> str:
+        """Log the network with MLflow's PyTorch flavour; returns the model URI."""
+        import mlflow
+        import mlflow.pytorch
+        import torch
+
+        with mlflow.start_run(run_id=self.run_id, experiment_id=self.experiment_id):
+            # Pickle keeps the dynamic batch of the eager module; naming the requirement
+            # spares MLflow a slow inference of the environment.
+            info = mlflow.pytorch.log_model(
+                model,
+                name="model",
+                serialization_format="pickle",
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            )
+        return str(info.model_uri)
+
+    def end(self, status: str = "FINISHED") -> None:
+        if self.run_id:
+            self.client.set_terminated(self.run_id, status=status)
+
+
+def plot_training_curve(history: list[dict[str, Any]], path: Path) -> Path:
+    """Loss per epoch and validation NDCG@10 (both protocols) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    loss_ax.plot(epochs, [h["loss"] for h in history])
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss")
+    validated = [h for h in history if h.get("val")]
+    for protocol in ("sampled", "full"):
+        val_ax.plot(
+            [h["epoch"] for h in validated],
+            [h["val"][protocol]["ndcg@10"] for h in validated],
+            marker="o",
+            label=f"{protocol} NDCG@10",
+        )
+    val_ax.set_xlabel("epoch")
+    val_ax.set_ylabel("validation")
+    val_ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

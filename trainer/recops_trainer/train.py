@@ -1,0 +1,300 @@
+"""The training loop: one function for the plain process and for every Ray Train worker.
+
+``fit`` trains with early stopping on validation and calls hooks after every epoch; the
+hooks report (log lines, progress bar, MLflow, ``ray.train.report``) and checkpoint.
+Data parallelism is injected through ``Distributed``: each worker samples its own shard of
+users, gradients are averaged before every step, and validation runs on rank 0 only, its
+verdict shared with the others so that every worker stops at the same epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from recops_trainer.config import ModelHyperparameters, TrainingSettings
+from recops_trainer.evaluate import Protocol as EvalProtocol
+from recops_trainer.evaluate import Stage, evaluate
+from recops_trainer.losses import sequence_loss
+from recops_trainer.model import SSEPT, ModelShape
+from recops_trainer.sampler import Batch, TrainSampler
+from recops_trainer.split import Split
+
+# Early stopping and model selection watch this validation metric (the paper's protocol).
+MONITOR = ("sampled", "ndcg@10")
+# Length groups per batch (see _accumulate_gradients).
+LENGTH_GROUPS = 8
+
+
+@dataclass
+class Distributed:
+    """How this process takes part in data-parallel training (one process by default)."""
+
+    rank: int = 0
+    world: int = 1
+    sync_gradients: Callable[[torch.nn.Module], None] | None = None
+    broadcast: Callable[[list[float]], list[float]] | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue training where it stopped."""
+
+    epoch: int = 0
+    model_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    optimizer_state: dict[str, Any] = field(default_factory=dict)
+    sampler_state: dict[str, Any] = field(default_factory=dict)
+    torch_rng: torch.Tensor | None = None  # dropout draws, so a resumed run continues exactly
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    best_model_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    bad_evals: int = 0
+    stopped_early: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        buffer = io.BytesIO()
+        torch.save(self.__dict__, buffer)
+        Path(path).write_bytes(buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> TrainState:
+        data = torch.load(Path(path), map_location="cpu", weights_only=False)
+        return cls(**data)
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    loss: float
+    seconds: float
+    validation: dict[str, dict[str, Any]] | None = None
+    improved: bool = False
+    final: bool = False  # no epoch follows (budget, time limit or early stop)
+
+    @property
+    def monitored(self) -> float | None:
+        if self.validation is None:
+            return None
+        return float(self.validation[MONITOR[0]][MONITOR[1]])
+
+
+class Hook(Protocol):
+    def __call__(self, result: EpochResult, state: TrainState, model: SSEPT) -> None: ...
+
+
+def build_model(split: Split, hp: ModelHyperparameters) -> SSEPT:
+    shape = ModelShape(
+        num_users=split.num_users,
+        num_items=split.num_items,
+        maxlen=hp.maxlen,
+        item_dim=hp.item_dim,
+        user_dim=hp.effective_user_dim,
+        num_blocks=hp.num_blocks,
+        num_heads=hp.num_heads,
+        dropout=hp.dropout,
+    )
+    return SSEPT(shape)
+
+
+def model_scorer(model: SSEPT, batch_size: int = 256) -> Callable[[Any, Any], Any]:
+    """The evaluation harness's scorer for a torch model (eval mode, no gradients)."""
+
+    def score(users: np.ndarray, history: np.ndarray) -> np.ndarray:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                parts = [
+                    model(
+                        torch.from_numpy(users[i : i + batch_size]),
+                        torch.from_numpy(history[i : i + batch_size]),
+                    ).numpy()
+                    for i in range(0, len(users), batch_size)
+                ]
+        finally:
+            model.train(was_training)
+        return np.concatenate(parts)
+
+    return score
+
+
+def validate(split: Split, model: SSEPT, settings: TrainingSettings, seed: int) -> dict[str, Any]:
+    return evaluate(
+        split,
+        model_scorer(model),
+        maxlen=model.shape.maxlen,
+        stage=Stage.VALID,
+        protocols=(EvalProtocol.SAMPLED, EvalProtocol.FULL),
+        limit=settings.eval_users,
+        seed=seed,
+    )
+
+
+def _shard(split: Split, dist: Distributed) -> np.ndarray | None:
+    if dist.world == 1:
+        return None
+    return np.arange(1, split.num_users + 1)[dist.rank :: dist.world]
+
+
+def _length_groups(batch: Batch, groups: int) -> list[tuple[np.ndarray, int]]:
+    """Rows ordered by history length in ``groups`` slices, each with its longest length."""
+    lengths = (batch.seq != 0).sum(1)
+    order = np.argsort(lengths, kind="stable")
+    out = []
+    for rows in np.array_split(order, min(groups, len(order))):
+        if len(rows):
+            out.append((rows, max(1, int(lengths[rows].max()))))
+    return out
+
+
+def _accumulate_gradients(
+    model: SSEPT, batch: Batch, hp: ModelHyperparameters, items: int
+) -> float:
+    """Backpropagate the batch loss; returns its value.
+
+    Histories are left-padded, and most users have far fewer than ``maxlen`` items, so the
+    batch is cut into length groups with their padding trimmed: the same loss and gradient
+    (padding is masked everywhere) for much less attention compute.
+    """
+    pos_all = batch.pos != 0
+    count = max(1, int(pos_all.sum()))
+    total = 0.0
+    for rows, length in _length_groups(batch, LENGTH_GROUPS):
+        weight = int(pos_all[rows].sum()) / count
+        if weight == 0:
+            continue
+        users = torch.from_numpy(batch.users[rows])
+        seq = torch.from_numpy(batch.seq[rows, -length:])
+        pos = torch.from_numpy(batch.pos[rows, -length:])
+        neg = torch.from_numpy(batch.neg[rows, -length:])
+        logits = model.score_positions(users, seq, torch.cat([pos.unsqueeze(-1), neg], dim=-1))
+        mask = (pos != 0).to(logits.dtype)
+        loss = sequence_loss(hp.loss, logits[..., 0], logits[..., 1:], mask, items) * weight
+        torch.autograd.backward(loss)
+        total += float(loss.detach())
+    return total
+
+
+def fit(
+    split: Split,
+    hp: ModelHyperparameters,
+    settings: TrainingSettings | None = None,
+    *,
+    hooks: Sequence[Hook] = (),
+    resume: TrainState | None = None,
+    dist: Distributed | None = None,
+) -> tuple[SSEPT, TrainState]:
+    """Train; returns the best-validation model (eval mode) and the final state."""
+    settings = settings or TrainingSettings()
+    dist = dist or Distributed()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(hp.seed)
+    model = build_model(split, hp)
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp.learning_rate, betas=(0.9, 0.98))
+    sse_user, sse_item = hp.effective_sse
+    sampler = TrainSampler(
+        split,
+        hp.maxlen,
+        sse_user=sse_user,
+        sse_item=sse_item,
+        negatives=hp.negatives,
+        users=_shard(split, dist),
+        seed=hp.seed * 1000 + dist.rank,
+    )
+    state = resume or TrainState()
+    if resume is not None:
+        model.load_state_dict(resume.model_state)
+        optimizer.load_state_dict(resume.optimizer_state)
+        sampler.restore(resume.sampler_state)
+        if resume.torch_rng is not None:
+            torch.set_rng_state(resume.torch_rng)
+    # Every worker takes the same number of steps (gradients are averaged each step), and
+    # the global batch stays hp.batch_size whatever the worker count.
+    eligible = sum(1 for s in split.train if len(s) > 1)
+    steps = max(1, eligible // hp.batch_size)
+    local_batch = max(1, hp.batch_size // dist.world)
+    model.train()
+    deadline = None
+    if settings.time_limit_minutes is not None:
+        deadline = time.monotonic() + settings.time_limit_minutes * 60.0
+    while state.epoch < hp.epochs and not state.stopped_early:
+        started = time.perf_counter()
+        total = 0.0
+        for _ in range(steps):
+            batch = sampler.batch(local_batch)
+            optimizer.zero_grad(set_to_none=True)
+            total += _accumulate_gradients(model, batch, hp, split.num_items)
+            if dist.sync_gradients is not None:
+                dist.sync_gradients(model)
+            optimizer.step()
+        state.epoch += 1
+        result = EpochResult(state.epoch, total / steps, time.perf_counter() - started)
+        out_of_time = _shared_flag(deadline is not None and time.monotonic() > deadline, dist)
+        last = state.epoch >= hp.epochs or out_of_time
+        if state.epoch % settings.eval_every == 0 or last:
+            _validate_epoch(split, model, settings, hp.seed, state, result, dist)
+        result.final = last or state.stopped_early
+        state.model_state = model.state_dict()
+        state.optimizer_state = optimizer.state_dict()
+        state.sampler_state = sampler.state()
+        state.torch_rng = torch.get_rng_state()
+        state.history.append(
+            {"epoch": result.epoch, "loss": result.loss, "seconds": result.seconds}
+            | ({"val": result.validation} if result.validation else {})
+        )
+        for hook in hooks:
+            hook(result, state, model)
+        if out_of_time:
+            break
+    if state.best_model_state:
+        model.load_state_dict(state.best_model_state)
+    model.eval()
+    return model, state
+
+
+def _shared_flag(flag: bool, dist: Distributed) -> bool:
+    """Rank 0's verdict, so that every worker leaves the loop at the same epoch."""
+    if dist.broadcast is None:
+        return flag
+    return dist.broadcast([1.0 if flag else 0.0])[0] > 0.5
+
+
+def _validate_epoch(
+    split: Split,
+    model: SSEPT,
+    settings: TrainingSettings,
+    seed: int,
+    state: TrainState,
+    result: EpochResult,
+    dist: Distributed,
+) -> None:
+    score = -math.inf
+    if dist.is_main:
+        result.validation = validate(split, model, settings, seed)
+        score = float(result.monitored or 0.0)
+    if dist.broadcast is not None:
+        score = dist.broadcast([score])[0]
+    result.improved = score > state.best_score
+    if result.improved:
+        state.best_score = score
+        state.best_epoch = result.epoch
+        state.best_model_state = copy.deepcopy(model.state_dict())
+        state.bad_evals = 0
+    else:
+        state.bad_evals += 1
+        state.stopped_early = state.bad_evals >= settings.patience

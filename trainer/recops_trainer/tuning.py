@@ -1,0 +1,191 @@
+"""`recops tune`: Ray Tune with ASHA over the config's search space, reusing ``fit``.
+
+Each trial runs the training loop in one Ray worker and reports validation metrics when
+it validates; ASHA stops weak trials early. The best trial's best checkpoint becomes the
+model: it is tested once, tracked (every trial a nested MLflow run under the tuning run),
+registered and gated exactly like `recops train`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recops_trainer.config import TrainConfig
+from recops_trainer.hooks import STATE_FILE, write_state
+from recops_trainer.model import SSEPT
+from recops_trainer.pipeline import finish, log_snapshot
+from recops_trainer.snapshot import load_source, read_snapshot, write_snapshot
+from recops_trainer.split import leave_one_out
+from recops_trainer.train import EpochResult, TrainState, build_model, fit
+from recops_trainer.tune_space import metric_name, search_space, trial_hyperparameters
+
+log = logging.getLogger("recops.tune")
+
+
+def _trial(params: dict[str, Any], *, config_json: dict[str, Any], snapshot: str) -> None:
+    from ray import tune
+
+    config = TrainConfig.model_validate(config_json)
+    hp = trial_hyperparameters(config.model, params)
+    split = leave_one_out(read_snapshot(Path(snapshot)))
+
+    def report(result: EpochResult, state: TrainState, model: SSEPT) -> None:
+        if result.validation is None:
+            return
+        metrics: dict[str, Any] = {"epoch": result.epoch, "loss": result.loss}
+        for name, value in result.validation["sampled"].items():
+            if isinstance(value, float):
+                metrics["val_" + name.replace("@", "_at_")] = value
+        metrics["val_full_ndcg_at_10"] = result.validation["full"]["ndcg@10"]
+        if result.improved or result.final:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_state(state, Path(tmp))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        else:
+            tune.report(metrics)
+
+    fit(split, hp, config.training, hooks=[report])
+
+
+def run_tune(
+    config: TrainConfig, *, output: Path | None = None, track: bool = True
+) -> dict[str, Any]:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from recops_trainer.ray_train import ray_session
+
+    assert config.tune is not None
+    started = time.perf_counter()
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = Path(output or config.output or Path("runs") / f"tune-{stamp}")
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot = load_source(config.dataset, synthetic_seed=config.model.seed)
+    log_snapshot(snapshot)
+    snapshot_dir = write_snapshot(snapshot, out / "snapshot")
+    metric = metric_name(config.tune.metric)
+    epochs = config.model.epochs
+    grace = min(epochs, config.training.eval_every)
+    scheduler = ASHAScheduler(
+        time_attr="epoch", max_t=epochs, grace_period=grace, reduction_factor=2
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            _trial,
+            config_json=config.model_dump(mode="json", by_alias=True),
+            snapshot=str(snapshot_dir.resolve()),
+        ),
+        {"cpu": 1},
+    )
+    with ray_session(num_cpus=max(os.cpu_count() or 1, config.tune.max_concurrent or 1)):
+        tuner = tune.Tuner(
+            trainable,
+            param_space=search_space(config.tune.search_space),
+            tune_config=tune.TuneConfig(
+                metric=metric,
+                mode="max",
+                scheduler=scheduler,
+                num_samples=config.tune.num_samples,
+                max_concurrent_trials=config.tune.max_concurrent,
+            ),
+            run_config=tune.RunConfig(name=out.name, storage_path=str((out / "ray").resolve())),
+        )
+        grid = tuner.fit()
+    best = grid.get_best_result(metric=metric, mode="max", scope="all")
+    checkpoint = best.get_best_checkpoint(metric=metric, mode="max") or best.checkpoint
+    if checkpoint is None:
+        raise RuntimeError("no tuning trial reported a checkpoint")
+    with checkpoint.as_directory() as folder:
+        state = TrainState.load(Path(folder) / STATE_FILE)
+    best_params = {k: (best.config or {})[k] for k in config.tune.search_space}
+    best_config = config.model_copy(
+        update={"model": trial_hyperparameters(config.model, best_params)}
+    )
+    split = leave_one_out(snapshot)
+    model = build_model(split, best_config.model)
+    model.load_state_dict(state.best_model_state or state.model_state)
+    model.eval()
+    outcome = finish(
+        best_config, snapshot, split, model, state, out, started, model_version=out.name
+    )
+    results = [grid[i] for i in range(len(grid))]
+    trials = [
+        {
+            "config": {k: (r.config or {})[k] for k in config.tune.search_space},
+            "metrics": {k: v for k, v in (r.metrics or {}).items() if k.startswith("val_")},
+            "epochs": (r.metrics or {}).get("epoch"),
+        }
+        for r in results
+    ]
+    summary: dict[str, Any] = {
+        "output": str(out),
+        "model_dir": str(outcome.model_dir),
+        "dataset_hash": snapshot.hash,
+        "best_config": best_params,
+        "trials": trials,
+        "test": outcome.test,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if track:
+        summary |= _track(best_config, results, outcome, snapshot.hash, out, config)
+    return summary
+
+
+def _track(
+    best_config: TrainConfig,
+    results: list[Any],
+    outcome: Any,
+    dataset_hash: str,
+    out: Path,
+    config: TrainConfig,
+) -> dict[str, Any]:
+    from recops_trainer.registry import register_and_gate
+    from recops_trainer.tracking import Tracker, flat_params, registered_name
+
+    assert config.tune is not None
+    tags = {
+        "recops.dataset_hash": dataset_hash,
+        "recops.protocol": config.gate.protocol.value,
+        "recops.output": str(out.resolve()),
+        "recops.mode": "tune",
+    }
+    parent = Tracker(best_config)
+    parent_id = parent.start(out.name, tags)
+    parent.log_params(flat_params(best_config))
+    for index, result in enumerate(results):
+        child = Tracker(config)
+        child.start(f"{out.name}-trial-{index}", {**tags, "recops.mode": "trial"}, parent_id)
+        child.log_params({k: str(result.config[k]) for k in config.tune.search_space})
+        frame = result.metrics_dataframe
+        if frame is not None:
+            for _, row in frame.iterrows():
+                values = {k: float(row[k]) for k in frame.columns if str(k).startswith("val_")}
+                values["loss"] = float(row["loss"])
+                child.log_metrics(values, step=int(row["epoch"]))
+        child.end("FINISHED")
+    flat = parent.log_test(outcome.test)
+    parent.log_artifacts(outcome.model_dir, outcome.state.history)
+    uri = parent.log_model(outcome.model)
+    name = registered_name(config)
+    version, decision = register_and_gate(
+        parent.client,
+        name=name,
+        model_uri=uri,
+        run_id=parent_id,
+        metrics=flat,
+        gate=config.gate,
+        dataset_hash=dataset_hash,
+    )
+    parent.end("FINISHED")
+    return {
+        "mlflow_run_id": parent_id,
+        "registered_model": name,
+        "model_version": version,
+        "gate": {"verdict": decision.verdict, "reason": decision.reason},
+    }
