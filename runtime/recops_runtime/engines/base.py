@@ -37,6 +37,11 @@ class InputSpec(BaseModel):
     maxlen: int = Field(ge=1, description="History length the graph takes.")
     num_items: int = Field(ge=1, description="Items; scores have num_items + 1 columns.")
     num_users: int = Field(ge=0, description="Users known at training time.")
+    dynamic_length: bool = Field(
+        default=False,
+        description="The graph also takes histories shorter than maxlen (right-aligned "
+        "positions); the engine drops leading all-padding columns of a batch.",
+    )
 
 
 class ParityResult(BaseModel):
@@ -48,6 +53,14 @@ class ParityResult(BaseModel):
     ndcg10_reference: float
     ndcg10_engine: float
     ndcg10_delta: float
+    reference_maxlen: int | None = Field(
+        default=None, description="History length the reference saw (shorter for edge builds)."
+    )
+    ndcg10_full_history: float | None = Field(
+        default=None,
+        description="NDCG@10 of the reference with the model's full history, where the "
+        "engine takes a shorter one (what the shorter history costs).",
+    )
 
 
 class LatencyResult(BaseModel):
@@ -80,6 +93,9 @@ class EngineManifest(BaseModel):
     parity: ParityResult | None = None
     latency: list[LatencyResult] = Field(default_factory=list)
     built_at: str | None = None
+    build_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="How it was built: quantization, calibration, threads."
+    )
 
 
 FloatArray = npt.NDArray[np.float32]
