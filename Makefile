@@ -69,10 +69,9 @@ test-integration: setup
 test-e2e: setup
 	$(BIN)/pytest tests/e2e
 
+# QUICKSTART_ARGS="--data path/to/u.data" or "--size small" or "--keep-serving".
 quickstart: setup
-	@echo "recops quickstart is not built yet: training, engines, serving and rollouts are"
-	@echo "still open work (see the README's status table)."
-	@exit 1
+	$(BIN)/recops quickstart $(QUICKSTART_ARGS)
 
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

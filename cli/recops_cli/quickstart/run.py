@@ -1,0 +1,326 @@
+"""The quickstart's stages, in order, with progress and timings."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.status import Status
+from rich.table import Table
+
+from recops_cli.quickstart.data import choose_data, plain_copy
+from recops_cli.quickstart.processes import (
+    Service,
+    StageError,
+    TrafficLoop,
+    free_port,
+    last_json_object,
+    recops_command,
+    run_stage,
+)
+from recops_cli.quickstart.report import Facts, write_report
+from recops_cli.quickstart.settings import (
+    ENGINE_TARGETS,
+    REGISTERED_MODEL,
+    SERVING_TARGET,
+    SIZES,
+    Size,
+    rollout_policy,
+    train_config,
+)
+
+
+class Quickstart:
+    def __init__(self, workdir: Path, size: Size, console: Console) -> None:
+        self.workdir = workdir
+        self.size = size
+        self.console = console
+        self.facts = Facts()
+        self.logs = workdir / "logs"
+        self._status: Status | None = None
+
+    # -- presentation ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def stage(self, title: str) -> Iterator[None]:
+        started = time.monotonic()
+        with self.console.status(f"[bold]{title}[/bold]") as status:
+            self._status = status
+            try:
+                yield
+            finally:
+                self._status = None
+        elapsed = time.monotonic() - started
+        self.facts.stages.append((title, elapsed))
+        self.console.print(f"[green]✓[/green] {title} [dim]({elapsed:.1f}s)[/dim]")
+
+    def _progress(self, title: str) -> Any:
+        def on_line(line: str) -> None:
+            if self._status is not None:
+                self._status.update(f"[bold]{title}[/bold] [dim]{line[-100:]}[/dim]")
+
+        return on_line
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def train(self, label: str, data: Path, epochs: int) -> dict[str, Any]:
+        config = train_config(
+            version_label=label, data_file=data, epochs=epochs, size=self.size, workdir=self.workdir
+        )
+        path = self.workdir / f"train-{label}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        _, stdout = run_stage(
+            recops_command("train", "--config", str(path), "--backend", "ray", "--run-name", label),
+            self.logs / f"train-{label}.log",
+            self._progress(f"training {label}"),
+        )
+        summary = last_json_object(stdout)
+        version = str(summary["model_version"])
+        self.facts.trainings[version] = summary
+        self.facts.curves[version] = self._curves(summary)
+        return summary
+
+    def _curves(self, summary: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(summary["tracking_uri"])
+        return {
+            key: [
+                (m.step, m.value) for m in client.get_metric_history(summary["mlflow_run_id"], key)
+            ]
+            for key in ("loss", "val_ndcg_at_10")
+        }
+
+    def set_alias(self, tracking_uri: str, alias: str, version: str) -> None:
+        from mlflow import MlflowClient
+
+        MlflowClient(tracking_uri).set_registered_model_alias(REGISTERED_MODEL, alias, version)
+
+    def compile(self, version: str, model_dir: Path) -> dict[str, Path]:
+        engines: dict[str, Path] = {}
+        for target in ENGINE_TARGETS:
+            out = self.workdir / "engines" / f"v{version}" / target
+            run_stage(
+                recops_command(
+                    "compile",
+                    "--model",
+                    str(model_dir),
+                    "--target",
+                    target,
+                    "--out",
+                    str(out),
+                    "--latency-seconds",
+                    str(self.size.latency_seconds),
+                    "--model-name",
+                    REGISTERED_MODEL,
+                    "--threads",
+                    "1",
+                ),
+                self.logs / f"compile-v{version}-{target}.log",
+                self._progress(f"compiling v{version} {target}"),
+            )
+            engines[target] = out
+            manifest = json.loads((out / "manifest.json").read_text())
+            self.facts.engines.setdefault(version, {})[target] = manifest
+        return engines
+
+
+def _reset_workdir(workdir: Path) -> None:
+    """A second run starts clean, but keeps downloaded data."""
+    if workdir.exists():
+        for child in workdir.iterdir():
+            if child.name != "data":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    workdir.mkdir(parents=True, exist_ok=True)
+
+
+def run_quickstart(
+    workdir: Path,
+    data: Path | None,
+    size_name: str,
+    allow_download: bool,
+    console: Console,
+    keep_serving: bool = False,
+) -> int:
+    """Run every stage; returns 0 when the candidate was promoted or rightly rolled back."""
+    size = SIZES[size_name]
+    _reset_workdir(workdir)
+    qs = Quickstart(workdir, size, console)
+    facts = qs.facts
+    service: Service | None = None
+    traffic: TrafficLoop | None = None
+    started = time.monotonic()
+    try:
+        with qs.stage("data"):
+            choice = choose_data(data, workdir, allow_download)
+            facts.data, facts.synthetic = choice.description, choice.synthetic
+            replay = plain_copy(choice.path, workdir / "data" / "replay-u.data")
+        if choice.synthetic:
+            console.print(
+                "[bold yellow]No MovieLens-100K found: the quickstart runs on SYNTHETIC "
+                "interactions.[/bold yellow] Put ml-100k.zip or u.data in $RECOPS_DATA_DIR "
+                "(or pass --data u.data) for real data."
+            )
+        else:
+            console.print(f"  data: {choice.description}")
+
+        with qs.stage("train v1 (small configuration, local Ray)"):
+            v1 = qs.train("v1", choice.path, size.v1_epochs)
+            # The first version has nothing to roll out against: it becomes the champion,
+            # as the operator makes a RecModel's first version its stable one.
+            qs.set_alias(v1["tracking_uri"], "champion", str(v1["model_version"]))
+        stable = str(v1["model_version"])
+        console.print(f"  registered {REGISTERED_MODEL} version {stable} (champion)")
+
+        with qs.stage(f"compile v{stable} engines ({', '.join(ENGINE_TARGETS)})"):
+            engines_v1 = qs.compile(stable, Path(v1["model_dir"]))
+
+        grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+        with qs.stage(f"serve v{stable} over gRPC and start simulated traffic"):
+            service = Service(
+                recops_command(
+                    "serve",
+                    "--engine",
+                    f"{stable}={engines_v1[SERVING_TARGET]}",
+                    "--host",
+                    "127.0.0.1",
+                    "--grpc-port",
+                    str(grpc_port),
+                    "--http-port",
+                    str(http_port),
+                    "--metrics-port",
+                    str(metrics_port),
+                    "--feedback-log",
+                    str(workdir / "feedback"),
+                    "--engine-threads",
+                    "1",
+                ),
+                qs.logs / "serve.log",
+            )
+            service.wait_ready(f"http://127.0.0.1:{http_port}/readyz")
+
+            def loadtest_args(index: int) -> list[str]:
+                return recops_command(
+                    "loadtest", "--dataset", str(replay), "--target", f"127.0.0.1:{grpc_port}",
+                    "--rate", str(size.traffic_rate), "--duration-s", "20",
+                    "--requests", str(int(size.traffic_rate * 20)), "--feedback",
+                    "--json", str(workdir / "traffic" / f"loadtest-{index:03d}.json"),
+                )  # fmt: skip
+
+            traffic = TrafficLoop(loadtest_args, workdir / "traffic").start()
+        while_running = "" if keep_serving else " (while the quickstart runs; --keep-serving)"
+        facts.addresses["gRPC"] = f"127.0.0.1:{grpc_port}{while_running}"
+        facts.addresses["metrics"] = f"http://127.0.0.1:{metrics_port}/metrics{while_running}"
+
+        with qs.stage("train v2 (better configuration) and apply the offline gate"):
+            v2 = qs.train("v2", choice.path, size.v2_epochs)
+        candidate = str(v2["model_version"])
+        gate = v2.get("gate", {})
+        console.print(
+            f"  version {candidate}: gate says {gate.get('verdict')}: {gate.get('reason')}"
+        )
+        if gate.get("verdict") != "candidate":
+            console.print(
+                "[yellow]The offline gate rejected version 2: nothing to roll out.[/yellow]"
+            )
+            return _finish(qs, workdir, started, 0)
+
+        with qs.stage(f"compile v{candidate} engines"):
+            engines_v2 = qs.compile(candidate, Path(v2["model_dir"]))
+
+        policy_path = workdir / "rollout-policy.yaml"
+        policy_path.write_text(yaml.safe_dump(rollout_policy(size), sort_keys=False))
+        log_path = workdir / "rollout-log.json"
+        with qs.stage(f"roll out v{candidate} on live metrics"):
+            code, _ = run_stage(
+                recops_command(
+                    "rollout",
+                    "--stable",
+                    stable,
+                    "--candidate",
+                    candidate,
+                    "--admin",
+                    f"http://127.0.0.1:{http_port}",
+                    "--metrics",
+                    f"http://127.0.0.1:{metrics_port}/metrics",
+                    "--policy",
+                    str(policy_path),
+                    "--candidate-engine",
+                    str(engines_v2[SERVING_TARGET]),
+                    "--log",
+                    str(log_path),
+                    "--max-duration-s",
+                    "300",
+                ),
+                qs.logs / "rollout.log",
+                qs._progress("rolling out"),
+                ok_codes=(0, 1),
+            )
+            facts.rollout = json.loads(log_path.read_text())
+        verdict = (facts.rollout or {}).get("verdict", {})
+        if code == 0:
+            qs.set_alias(v2["tracking_uri"], "champion", candidate)
+            console.print(
+                f"[bold green]Promoted version {candidate}[/bold green]: {verdict.get('reason')} "
+                f"({verdict.get('message', '')}); MLflow alias champion -> {candidate}"
+            )
+        else:
+            console.print(
+                f"[bold red]Rolled back version {candidate}[/bold red]: {verdict.get('reason')} "
+                f"({verdict.get('message', '')}); version {stable} keeps serving"
+            )
+        code = _finish(qs, workdir, started, 0)
+        if keep_serving:
+            traffic.stop()
+            console.print(
+                f"[bold]Serving on 127.0.0.1:{grpc_port} (gRPC), http://127.0.0.1:{http_port} "
+                f"(JSON), metrics on {metrics_port}. Ctrl-C stops everything.[/bold]"
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                while service.proc.poll() is None:
+                    time.sleep(0.5)
+        return code
+    except StageError as exc:
+        console.print(f"[bold red]quickstart failed:[/bold red] {exc}")
+        return 1
+    finally:
+        if traffic is not None:
+            traffic.stop()
+            facts.traffic = traffic.reports()
+        if service is not None:
+            service.stop()
+
+
+def _finish(qs: Quickstart, workdir: Path, started: float, code: int) -> int:
+    facts = qs.facts
+    tracking = workdir / "mlflow.db"
+    facts.addresses["MLflow UI"] = f"mlflow ui --backend-store-uri sqlite:///{tracking.resolve()}"
+    facts.addresses["serve again"] = "recops serve --engine VERSION=" + str(
+        workdir / "engines" / "v<VERSION>" / SERVING_TARGET
+    )
+    summary = write_report(facts, workdir / "report")
+    table = Table(title="recops quickstart")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for name, secs in facts.stages:
+        table.add_row(name, f"{secs:.1f}")
+    table.add_row("[bold]total[/bold]", f"[bold]{time.monotonic() - started:.1f}[/bold]")
+    qs.console.print(table)
+    for version, summary_ in facts.trainings.items():
+        sampled = summary_.get("test", {}).get("sampled", {})
+        full = summary_.get("test", {}).get("full", {})
+        qs.console.print(
+            f"  v{version}: sampled NDCG@10 {sampled.get('ndcg@10', float('nan')):.4f}, "
+            f"full NDCG@10 {full.get('ndcg@10', float('nan')):.4f}"
+        )
+    qs.console.print(f"report: {summary} (and PNG plots beside it)")
+    for name, address in facts.addresses.items():
+        qs.console.print(f"  {name}: {address}")
+    return code

@@ -1,0 +1,97 @@
+"""`recops quickstart` end to end, at the small size, on real MovieLens-100K."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _quickstart(workdir: Path, data: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "recops_cli", "quickstart", "--size", "small",
+        "--data", str(data), "--workdir", str(workdir), "--no-download",
+    ]  # fmt: skip
+
+
+def _strays(workdir: Path) -> list[str]:
+    """Processes still running that were started for this work folder."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(workdir) in cmdline and proc.pid != os.getpid():
+            found.append(f"{proc.pid}: {cmdline[:160]}")
+    return found
+
+
+def _status(proc: psutil.Process) -> str:
+    try:
+        return str(proc.status())
+    except psutil.NoSuchProcess:
+        return "gone"
+
+
+def test_quickstart_trains_serves_and_rolls_out(tmp_path: Path, shared_data: Path) -> None:
+    workdir = tmp_path / "qs"
+    result = subprocess.run(
+        _quickstart(workdir, shared_data / "ml-100k" / "u.data.gz"),
+        capture_output=True, text=True, timeout=1500, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "MovieLens-100K" in out and "SYNTHETIC" not in out
+    report = workdir / "report"
+    summary = (report / "summary.md").read_text()
+    assert "## Rollout" in summary
+    for plot in ("training.png", "engines.png", "rollout.png"):
+        assert (report / plot).stat().st_size > 5_000, plot
+    log = json.loads((workdir / "rollout-log.json").read_text())
+    verdict = log["verdict"]
+    # Version 2 trains longer, so it must pass the gate and then either be promoted or be
+    # rolled back with a reason; both end with all traffic on one version.
+    assert verdict["phase"] in {"Promoted", "Aborted"}, verdict
+    assert verdict["reason"]
+    assert ("Promoted version 2" in out) == (verdict["phase"] == "Promoted")
+    facts = json.loads((report / "facts.json").read_text())
+    assert set(facts["trainings"]) == {"1", "2"}
+    assert facts["trainings"]["2"]["gate"]["verdict"] == "candidate"
+    for targets in facts["engines"].values():
+        for manifest in targets.values():
+            assert manifest["parity"]["top10_overlap"] >= 0.99
+    assert facts["traffic"], "the simulated traffic wrote no reports"
+    assert _strays(workdir) == []
+
+
+def test_ctrl_c_leaves_no_stray_process(tmp_path: Path, shared_data: Path) -> None:
+    workdir = tmp_path / "qs"
+    proc = subprocess.Popen(
+        _quickstart(workdir, shared_data / "ml-100k" / "u.data.gz"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    train_log = workdir / "logs" / "train-v1.log"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and "epoch" not in (
+        train_log.read_text() if train_log.exists() else ""
+    ):
+        time.sleep(0.5)
+    assert "epoch" in train_log.read_text(), "training never started"
+    # Everything the quickstart started (the trainer, its local Ray) is below it now.
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    assert descendants
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    _, alive = psutil.wait_procs(descendants, timeout=30)
+    # A zombie has exited; only its reaping is left, to whichever process adopted it.
+    running = [p for p in alive if _status(p) not in {psutil.STATUS_ZOMBIE, "gone"}]
+    assert [p.pid for p in running] == []
+    assert _strays(workdir) == []
