@@ -122,6 +122,16 @@ def _plot_rollout(facts: Facts, path: Path) -> Path | None:
     return path
 
 
+def _traffic_by_version(reports: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
+    """Requests, successful requests and clicks on recommended items, per version."""
+    totals: dict[str, tuple[int, int, int]] = {}
+    for report in reports:
+        for v in report.get("versions", []):
+            requests, ok, hits = totals.get(v["version"], (0, 0, 0))
+            totals[v["version"]] = (requests + v["requests"], ok + v["ok"], hits + v["clicks"])
+    return totals
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
@@ -196,8 +206,13 @@ def write_report(facts: Facts, folder: Path) -> Path:
                 f"stable={w['stable']} candidate={w['candidate']} | {rec['reason']} |"
             )
     if facts.traffic:
-        total = sum(r.get("sent", r.get("requests", 0)) for r in facts.traffic)
-        lines += ["", f"Simulated traffic: {len(facts.traffic)} load runs, {total} requests."]
+        lines += ["", "## Simulated traffic", ""]
+        lines += [f"{len(facts.traffic)} completed load runs (`recops loadtest`, open loop).", ""]
+        lines += ["| version | requests | errors | hits | online hit rate |"]
+        lines += ["| --- | ---: | ---: | ---: | ---: |"]
+        for version, (requests, ok, hits) in sorted(_traffic_by_version(facts.traffic).items()):
+            rate = hits / ok if ok else 0.0
+            lines.append(f"| {version} | {requests} | {requests - ok} | {hits} | {rate:.4f} |")
     lines += ["", "## Explore", ""]
     lines += [f"- {k}: `{v}`" for k, v in facts.addresses.items()]
     lines += [""] + [f"![{p.stem}]({p.name})" for p in plots]

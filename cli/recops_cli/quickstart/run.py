@@ -230,7 +230,7 @@ def run_quickstart(
             console.print(
                 "[yellow]The offline gate rejected version 2: nothing to roll out.[/yellow]"
             )
-            return _finish(qs, workdir, started, 0)
+            return _finish(qs, workdir, started, traffic)
 
         with qs.stage(f"compile v{candidate} engines"):
             engines_v2 = qs.compile(candidate, Path(v2["model_dir"]))
@@ -276,9 +276,8 @@ def run_quickstart(
                 f"[bold red]Rolled back version {candidate}[/bold red]: {verdict.get('reason')} "
                 f"({verdict.get('message', '')}); version {stable} keeps serving"
             )
-        code = _finish(qs, workdir, started, 0)
+        code = _finish(qs, workdir, started, traffic)
         if keep_serving:
-            traffic.stop()
             console.print(
                 f"[bold]Serving on 127.0.0.1:{grpc_port} (gRPC), http://127.0.0.1:{http_port} "
                 f"(JSON), metrics on {metrics_port}. Ctrl-C stops everything.[/bold]"
@@ -293,13 +292,15 @@ def run_quickstart(
     finally:
         if traffic is not None:
             traffic.stop()
-            facts.traffic = traffic.reports()
         if service is not None:
             service.stop()
 
 
-def _finish(qs: Quickstart, workdir: Path, started: float, code: int) -> int:
+def _finish(qs: Quickstart, workdir: Path, started: float, traffic: TrafficLoop) -> int:
+    """Stop the simulated users, write the report, print the summary; returns 0."""
+    traffic.stop()
     facts = qs.facts
+    facts.traffic = traffic.reports()
     tracking = workdir / "mlflow.db"
     facts.addresses["MLflow UI"] = f"mlflow ui --backend-store-uri sqlite:///{tracking.resolve()}"
     facts.addresses["serve again"] = "recops serve --engine VERSION=" + str(
@@ -323,4 +324,4 @@ def _finish(qs: Quickstart, workdir: Path, started: float, code: int) -> int:
     qs.console.print(f"report: {summary} (and PNG plots beside it)")
     for name, address in facts.addresses.items():
         qs.console.print(f"  {name}: {address}")
-    return code
+    return 0
