@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,12 @@ def validate_custom_object(crd: dict[str, Any], obj: dict[str, Any]) -> list[str
     return errors
 
 
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+
+
 def load_crd(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -152,3 +158,61 @@ def validate_object(
         return validate_custom_object(our_crds[obj["kind"]], obj)
 
     return _validate
+
+
+# --- Validation of rendered objects (what the operator and renderers produce) ------------
+#
+# Custom kinds against the upstream CRD schemas, including fields a real API server would
+# silently prune; core kinds with kubernetes-validate.
+
+K8S_VERSION = "1.32.0"
+
+
+def _pruned(obj: Any, schema: dict[str, Any], path: str) -> Iterator[str]:
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return
+    if isinstance(obj, dict) and "properties" in schema:
+        for key, value in obj.items():
+            if key not in schema["properties"]:
+                yield f"{path}.{key}"
+            else:
+                yield from _pruned(value, schema["properties"][key], f"{path}.{key}")
+    elif isinstance(obj, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key, value in obj.items():
+            yield from _pruned(value, schema["additionalProperties"], f"{path}.{key}")
+    elif isinstance(obj, list) and "items" in schema:
+        for i, item in enumerate(obj):
+            yield from _pruned(item, schema["items"], f"{path}[{i}]")
+
+
+def upstream_schemas(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for file in folder.glob("*.yaml"):
+        crd = _load_yaml(file)
+        for version in crd["spec"]["versions"]:
+            api_version = f"{crd['spec']['group']}/{version['name']}"
+            out[(api_version, crd["spec"]["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+    return out
+
+
+@pytest.fixture(scope="session")
+def validate_rendered(shared_crd_schemas: Path) -> Callable[[dict[str, Any]], None]:
+    """Raise when ``obj`` would be refused (or silently pruned) by a real API server."""
+    schemas = upstream_schemas(shared_crd_schemas)
+
+    def validate(obj: dict[str, Any]) -> None:
+        key = (obj["apiVersion"], obj["kind"])
+        if key in schemas:
+            schema = schemas[key]
+            body = {k: v for k, v in obj.items() if k != "status"}
+            from openapi_schema_validator import OAS30Validator
+
+            OAS30Validator(schema).validate(body)
+            pruned = [p for p in _pruned(body, schema, "") if not p.startswith(".metadata")]
+            assert not pruned, f"{obj['kind']} fields unknown to the CRD schema: {pruned}"
+        else:
+            import kubernetes_validate
+
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+    return validate

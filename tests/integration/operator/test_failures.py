@@ -90,11 +90,11 @@ async def test_without_kuberay_training_runs_in_a_batch_job(
     kube: KubeClient,
     operator: Any,
     eventually: Eventually,
-    validate_object: Callable[[dict[str, Any]], None],
+    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     await kube.create(recmodel("books", [{"name": "cpu-openvino"}]))
     job = await eventually(lambda: kube.get(res.JOBS, NS, "books-g1-a1"), "the fallback Job")
-    validate_object(job)
+    validate_rendered(job)
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:3] == ["recops", "train", "--config"]
     status = await status_of(kube, res.TRAININGRUNS, "books-g1")

@@ -114,14 +114,14 @@ async def test_a_recmodel_starts_a_training_run_on_a_rayjob(
     operator: Any,
     mlflow_server: Any,
     eventually: Eventually,
-    validate_object: Callable[[dict[str, Any]], None],
+    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     await kube.create(recmodel(mlflow_server.url))
     run = await eventually(lambda: kube.get(res.TRAININGRUNS, NS, RUN), "the TrainingRun")
     assert run["spec"]["recModel"] == "movies"
     assert run["metadata"]["ownerReferences"][0]["kind"] == "RecModel"
     job = await eventually(lambda: kube.get(res.RAYJOBS, NS, RAYJOB), "the RayJob")
-    validate_object(job)
+    validate_rendered(job)
     assert job["metadata"]["ownerReferences"][0]["name"] == RUN
     config = await kube.get(res.CONFIGMAPS, NS, "movies-g1-config")
     assert config is not None
@@ -174,7 +174,7 @@ async def test_mlflow_verdict_then_compile_jobs_then_succeeded(
     operator: Any,
     mlflow_server: Any,
     eventually: Eventually,
-    validate_object: Callable[[dict[str, Any]], None],
+    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     await asyncio.to_thread(mlflow_server.wait_ready)
     run_id = await asyncio.to_thread(log_training_result, mlflow_server.url, f"{NS}/{RUN}")
@@ -203,7 +203,7 @@ async def test_mlflow_verdict_then_compile_jobs_then_succeeded(
     }
     for target, name in names.items():
         job = await eventually(lambda n=name: kube.get(res.JOBS, NS, n), f"compile Job {name}")
-        validate_object(job)
+        validate_rendered(job)
         pod = job["spec"]["template"]["spec"]
         assert pod["containers"][0]["args"][:2] == ["models:/movies/1", target]
         assert ("nodeSelector" in pod) == (target == "gpu-tensorrt")
@@ -255,25 +255,25 @@ async def test_the_recmodel_serves_the_version_and_reports_ready(
     kube: KubeClient,
     operator: Any,
     eventually: Eventually,
-    validate_object: Callable[[dict[str, Any]], None],
+    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     deployments = ["movies-1-cpu-onnxruntime", "movies-1-gpu-tensorrt"]
     for name in deployments:
         dep = await eventually(
             lambda n=name: kube.get(res.DEPLOYMENTS, NS, n), f"Deployment {name}"
         )
-        validate_object(dep)
+        validate_rendered(dep)
         svc = await eventually(lambda n=name: kube.get(res.SERVICES, NS, n), f"Service {name}")
-        validate_object(svc)
+        validate_rendered(svc)
     route = await eventually(lambda: kube.get(res.GRPCROUTES, NS, "movies"), "the GRPCRoute")
-    validate_object(route)
+    validate_rendered(route)
     assert [b["weight"] for rule in route["spec"]["rules"] for b in rule["backendRefs"]] == [
         100,
         100,
     ]
     monitor = await kube.get(res.SERVICEMONITORS, NS, "movies")
     assert monitor is not None
-    validate_object(monitor)
+    validate_rendered(monitor)
 
     async def stable() -> dict[str, Any] | None:
         s = await status_of(kube, res.RECMODELS, "movies")

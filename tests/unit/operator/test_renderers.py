@@ -76,10 +76,10 @@ def _pod(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_ray_job_has_head_gpu_workers_and_the_train_entrypoint(
-    inputs: TrainingJobInputs, settings: OperatorSettings, validate_object: Validate
+    inputs: TrainingJobInputs, settings: OperatorSettings, validate_rendered: Validate
 ) -> None:
     job = render_ray_job(inputs, "movies-g1-a1", "ml-movies-g1-a1", settings, OWNER)
-    validate_object(job)
+    validate_rendered(job)
     spec = job["spec"]
     assert shlex.split(spec["entrypoint"]) == [
         "recops",
@@ -106,10 +106,10 @@ def test_ray_job_has_head_gpu_workers_and_the_train_entrypoint(
 
 
 def test_fallback_job_runs_ray_in_one_pod_without_retrying_itself(
-    inputs: TrainingJobInputs, settings: OperatorSettings, validate_object: Validate
+    inputs: TrainingJobInputs, settings: OperatorSettings, validate_rendered: Validate
 ) -> None:
     job = render_fallback_job(inputs, "movies-g1-a1", settings, OWNER)
-    validate_object(job)
+    validate_rendered(job)
     assert job["spec"]["backoffLimit"] == 0
     container = _pod(job)["containers"][0]
     assert container["command"][:2] == ["recops", "train"]
@@ -117,10 +117,10 @@ def test_fallback_job_runs_ray_in_one_pod_without_retrying_itself(
 
 
 def test_config_map_holds_the_config_the_trainer_reads(
-    inputs: TrainingJobInputs, validate_object: Validate
+    inputs: TrainingJobInputs, validate_rendered: Validate
 ) -> None:
     cm = render_config_map(inputs, OWNER)
-    validate_object(cm)
+    validate_rendered(cm)
     config = json.loads(cm["data"]["train.json"])
     assert set(config) == {
         "dataset",
@@ -149,12 +149,12 @@ def test_tune_mode_runs_recops_tune_with_the_search_space(
 
 
 def test_compile_jobs_place_gpu_targets_on_gpu_nodes(
-    spec: RecModelSpec, settings: OperatorSettings, validate_object: Validate
+    spec: RecModelSpec, settings: OperatorSettings, validate_rendered: Validate
 ) -> None:
     ci = CompileInputs("ml", "movies-g1", "movies", "models:/movies/3", "3", 2, settings.image)
     cpu, gpu = (render_compile_job(ci, t, settings, OWNER) for t in spec.targets)
     for job in (cpu, gpu):
-        validate_object(job)
+        validate_rendered(job)
     assert "nodeSelector" not in _pod(cpu)
     assert _pod(gpu)["nodeSelector"] == settings.gpu_node_selector
     assert _pod(gpu)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -169,7 +169,7 @@ def test_compile_jobs_place_gpu_targets_on_gpu_nodes(
 
 
 def test_serving_objects_are_valid_and_locked_down(
-    spec: RecModelSpec, settings: OperatorSettings, validate_object: Validate
+    spec: RecModelSpec, settings: OperatorSettings, validate_rendered: Validate
 ) -> None:
     owner = {
         "apiVersion": "recops.io/v1alpha1",
@@ -179,7 +179,7 @@ def test_serving_objects_are_valid_and_locked_down(
     cpu = ServedVersion("ml", "movies", "3", spec.targets[0])
     gpu = ServedVersion("ml", "movies", "3", spec.targets[1])
     dep = render_deployment(cpu, settings, owner)
-    validate_object(dep)
+    validate_rendered(dep)
     container = _pod(dep)["containers"][0]
     assert container["command"][:4] == [
         "recops",
@@ -193,12 +193,12 @@ def test_serving_objects_are_valid_and_locked_down(
     assert container["securityContext"]["runAsNonRoot"] is True
     assert dep["spec"]["replicas"] == 2
     gpu_dep = render_deployment(gpu, settings, owner)
-    validate_object(gpu_dep)
+    validate_rendered(gpu_dep)
     assert "replicas" not in gpu_dep["spec"]  # the HPA owns it
     assert _pod(gpu_dep)["containers"][0]["image"] == settings.gpu_runtime_image
     assert _pod(gpu_dep)["tolerations"][0]["key"] == "nvidia.com/gpu"
     svc = render_service(cpu, owner)
-    validate_object(svc)
+    validate_rendered(svc)
     assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {
         "grpc": 8500,
         "http": 8080,
@@ -207,16 +207,16 @@ def test_serving_objects_are_valid_and_locked_down(
     assert render_hpa(cpu, owner) is None
     hpa = render_hpa(gpu, owner)
     assert hpa is not None
-    validate_object(hpa)
+    validate_rendered(hpa)
     assert hpa["spec"]["maxReplicas"] == 3
-    validate_object(render_service_monitor("ml", "movies", owner))
+    validate_rendered(render_service_monitor("ml", "movies", owner))
 
 
 def test_grpc_route_sends_everything_to_stable_until_a_rollout_moves_it(
-    spec: RecModelSpec, settings: OperatorSettings, validate_object: Validate
+    spec: RecModelSpec, settings: OperatorSettings, validate_rendered: Validate
 ) -> None:
     route = render_grpc_route("ml", "movies", spec.targets, {"3": 100, "4": 0}, settings, None)
-    validate_object(route)
+    validate_rendered(route)
     default, gpu = route["spec"]["rules"]
     assert "matches" not in default
     assert default["backendRefs"] == [
@@ -243,7 +243,7 @@ def test_the_trainer_parses_the_rendered_config(inputs: TrainingJobInputs) -> No
         assert config.mlflow.tracking_uri == "http://mlflow:5000"
 
 
-def test_the_rbac_role_is_a_valid_cluster_role(validate_object: Validate) -> None:
+def test_the_rbac_role_is_a_valid_cluster_role(validate_rendered: Validate) -> None:
     from recops_operator import rbac
 
-    validate_object(rbac.cluster_role())
+    validate_rendered(rbac.cluster_role())
