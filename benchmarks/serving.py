@@ -3,14 +3,19 @@
 For each CPU engine (cpu-onnxruntime, cpu-openvino by default) it measures, in one run on
 this machine:
 
-1. the raw engine's batched throughput (users/s at batch 1, 8, 16, 32 with 1 and 2
-   intra-op threads, in-process, real held-out ML-1M histories): the baseline the service
-   is held to is the best of these; the service and the peer run with `recops serve`'s
-   default thread count (one less than the CPUs) unless `--engine-threads` is given;
-2. `recops serve` (a real process on 127.0.0.1) under `recops loadtest`'s closed loop at
-   concurrency 1, 8 and 64: throughput, p50 and p99 latency, errors;
-3. the peer: Ray Serve with `@serve.batch` around the same engine and the same top-k code,
-   behind Ray Serve's gRPC proxy with the same proto, under the same load generator.
+1. the raw engine's batched throughput, in-process, on real held-out ML-1M histories:
+   one engine instance at batch 1, 8, 16, 32 with 1 and 2 intra-op threads (the baseline
+   the service is held to is the best of these), and as many single-threaded instances as
+   the service runs, scoring side by side (what the engine alone does with every core);
+2. `recops serve` (a real process on 127.0.0.1, its default engine workers and threads
+   unless `--engine-workers` / `--engine-threads` are given) under `recops loadtest`'s
+   closed loop at concurrency 1, 8 and 64: throughput, p50 and p99 latency, errors, server
+   CPU per recommendation; then concurrency 64 again with simulated clicks (Feedback RPCs
+   on top of the Recommend calls, the production mix);
+3. the peer: Ray Serve with `@serve.batch` around the same engine and the same top-k code
+   (as many replicas as the service has engine workers), behind Ray Serve's gRPC proxy
+   with the same proto, under the same load generator. The peer implements Recommend
+   only, so the compared runs send no Feedback.
 
 The model is the ML-1M SSE-PT model folder (`--model`, default runs/ml1m-ssept/model).
 Without one it builds an untrained network of the same shape on the same data, which
@@ -123,31 +128,33 @@ def histories(args: argparse.Namespace, maxlen: int, count: int) -> list[list[st
     return [list(sequences[i].items[:-1][-maxlen:]) for i in picked]
 
 
+def engine_inputs(engine_dir: Path, args: argparse.Namespace, maxlen: int) -> tuple[Any, Any]:
+    """User ids and padded history rows of 512 held-out histories, as the service builds them."""
+    from recops_runtime.engines.base import ID_MAPS_FILE
+
+    items = json.loads((engine_dir / ID_MAPS_FILE).read_text())["items"]
+    index = {item: i for i, item in enumerate(items, 1)}
+    rows = []
+    for history in histories(args, maxlen, 512):
+        known = [index[i] for i in history if i in index][-maxlen:]
+        row = np.zeros(maxlen, np.int64)
+        row[maxlen - len(known) :] = known
+        rows.append(row)
+    return np.ones(len(rows), np.int64), np.stack(rows)
+
+
 def raw_engine(engine_dir: Path, args: argparse.Namespace, threads: int) -> list[dict[str, float]]:
     """Users/s of the engine alone, on the same held-out histories the load replays."""
     from recops_runtime.engines import load_engine
-    from recops_runtime.engines.base import ID_MAPS_FILE
 
     engine = load_engine(engine_dir, threads)
-    spec = engine.manifest.input_spec
-    index = {
-        item: i
-        for i, item in enumerate(json.loads((engine_dir / ID_MAPS_FILE).read_text())["items"], 1)
-    }
-    rows = []
-    for history in histories(args, spec.maxlen, 512):
-        known = [index[i] for i in history if i in index][-spec.maxlen :]
-        row = np.zeros(spec.maxlen, np.int64)
-        row[spec.maxlen - len(known) :] = known
-        rows.append(row)
-    matrix = np.stack(rows)
-    users = np.ones(len(rows), np.int64)
+    users, matrix = engine_inputs(engine_dir, args, engine.manifest.input_spec.maxlen)
     results = []
     for batch in (1, 8, 16, 32):
         engine.score(users[:batch], matrix[:batch])
         done, started, i, cpu = 0, time.perf_counter(), 0, time.process_time()
         while time.perf_counter() - started < args.raw_seconds:
-            lo = (i * batch) % (len(rows) - batch)
+            lo = (i * batch) % (len(matrix) - batch)
             engine.score(users[lo : lo + batch], matrix[lo : lo + batch])
             done, i = done + batch, i + 1
         elapsed = time.perf_counter() - started
@@ -156,6 +163,44 @@ def raw_engine(engine_dir: Path, args: argparse.Namespace, threads: int) -> list
                         "cpu_ms_per_user": 1000 * (time.process_time() - cpu) / done})  # fmt: skip
     engine.close()
     return results
+
+
+def raw_parallel(engine_dir: Path, args: argparse.Namespace, instances: int,
+                 batch: int) -> dict[str, float]:  # fmt: skip
+    """Users/s of ``instances`` single-threaded engines scoring side by side."""
+    import threading
+
+    from recops_runtime.engines import load_engine
+
+    engines = [load_engine(engine_dir, 1) for _ in range(instances)]
+    users, matrix = engine_inputs(engine_dir, args, engines[0].manifest.input_spec.maxlen)
+    done = [0] * instances
+    start = threading.Barrier(instances + 1)
+
+    def score(n: int) -> None:
+        engine = engines[n]
+        engine.score(users[:batch], matrix[:batch])
+        start.wait()
+        i, until = n * 97, time.perf_counter() + args.raw_seconds
+        while time.perf_counter() < until:
+            lo = (i * batch) % (len(matrix) - batch)
+            engine.score(users[lo : lo + batch], matrix[lo : lo + batch])
+            done[n], i = done[n] + batch, i + 1
+
+    threads = [threading.Thread(target=score, args=(n,)) for n in range(instances)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    started, cpu = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for engine in engines:
+        engine.close()
+    total = sum(done)
+    return {"instances": instances, "threads": 1, "batch": batch,
+            "users_per_s": total / elapsed, "ms_per_batch": 1000 * elapsed * instances * batch
+            / total, "cpu_ms_per_user": 1000 * (time.process_time() - cpu) / total}  # fmt: skip
 
 
 # ---- the service and the peer ---------------------------------------------------------
@@ -175,7 +220,8 @@ def cpu_seconds(processes: list[Any]) -> float:
     return total
 
 
-def load(target: str, concurrency: int, args: argparse.Namespace, servers: Any) -> dict[str, Any]:
+def load(target: str, concurrency: int, args: argparse.Namespace, servers: Any,
+         feedback: bool = False) -> dict[str, Any]:  # fmt: skip
     """One closed-loop run; ``servers()`` lists the serving processes whose CPU is counted."""
     from recops_runtime.loadtest import LoadtestSettings, run_loadtest
 
@@ -184,13 +230,14 @@ def load(target: str, concurrency: int, args: argparse.Namespace, servers: Any) 
     cpu_before = cpu_seconds(processes)
     report = run_loadtest(LoadtestSettings(
         target=target, dataset=args.data, concurrency=concurrency, requests=requests,
-        duration_s=args.duration, max_users=args.max_users, timeout_s=10.0,
+        duration_s=args.duration, max_users=args.max_users, timeout_s=10.0, feedback=feedback,
     ))  # fmt: skip
     served = max(1, report.overall.ok)
     cpu_ms = 1000 * (cpu_seconds(processes) - cpu_before) / served
-    return {"concurrency": concurrency, "rps": report.throughput_rps, "p50_ms": report.p50_ms,
-            "server_cpu_ms_per_rec": cpu_ms,
-            "p99_ms": report.p99_ms, "error_rate": report.error_rate,
+    return {"concurrency": concurrency, "feedback": feedback, "rps": report.throughput_rps,
+            "p50_ms": report.p50_ms, "p90_ms": report.p90_ms, "p99_ms": report.p99_ms,
+            "server_cpu_ms_per_rec": cpu_ms, "error_rate": report.error_rate,
+            "feedback_sent": report.feedback_sent,
             "hit_rate": report.overall.hit_rate}  # fmt: skip
 
 
@@ -202,7 +249,10 @@ def run_service(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[
         "--metrics-port", str(ports[2]), "--max-batch-size", str(args.max_batch_size),
         "--log-level", "WARNING",
     ]  # fmt: skip
-    command += ["--engine-threads", str(args.engine_threads)]
+    if args.engine_workers:
+        command += ["--engine-workers", str(args.engine_workers)]
+    if args.engine_threads:
+        command += ["--engine-threads", str(args.engine_threads)]
     log = (work / "serve.log").open("wb")
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
     try:
@@ -213,7 +263,9 @@ def run_service(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[
         import psutil
 
         process = psutil.Process(server.pid)
-        return [load(f"127.0.0.1:{ports[0]}", c, args, lambda: [process]) for c in CONCURRENCY]
+        target = f"127.0.0.1:{ports[0]}"
+        rows = [load(target, c, args, lambda: [process]) for c in CONCURRENCY]
+        return [*rows, load(target, CONCURRENCY[-1], args, lambda: [process], feedback=True)]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
@@ -227,9 +279,11 @@ def run_ray_peer(engine_dir: Path, args: argparse.Namespace, work: Path) -> list
     from recops_runtime.proto.recops.v1 import recommender_pb2 as pb
 
     grpc_port = free_port()
-    max_batch, threads = args.max_batch_size, args.engine_threads
+    max_batch, threads = args.max_batch_size, args.resolved_threads
 
-    @serve.deployment(max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
+    # One replica per engine worker of the service: Ray Serve scales by replicas.
+    @serve.deployment(num_replicas=args.resolved_workers, max_ongoing_requests=256,
+                      ray_actor_options={"num_cpus": 0})  # fmt: skip
     class RayRecommender:
         def __init__(self) -> None:
             from recops_runtime.engines import load_engine
@@ -306,14 +360,16 @@ def main() -> None:
     parser.add_argument("--max-users", type=int, default=None)
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument(
-        "--engine-threads", type=int, default=0, help="Intra-op threads (0: try 1 and 2)."
+        "--engine-workers", type=int, default=0, help="Engine instances (0: `recops serve`'s)."
+    )
+    parser.add_argument(
+        "--engine-threads", type=int, default=0, help="Intra-op threads (0: `recops serve`'s)."
     )
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "serving-bench")
     args = parser.parse_args()
     args.targets = [t for t in args.targets.split(",") if t]
-    args.fixed_threads = args.engine_threads
-    args.threads_to_try = [args.engine_threads] if args.engine_threads else [1, 2]
+    from recops_runtime.eventloop import loop_name
     from recops_runtime.settings import BatchingSettings
 
     if not args.data.is_file():
@@ -321,19 +377,24 @@ def main() -> None:
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     engines, model_label = build_engines(args, args.work)
+    # What `recops serve` will run (its own defaults unless told otherwise).
+    batching = BatchingSettings(engine_workers=args.engine_workers or None,
+                                engine_threads=args.engine_threads or None)  # fmt: skip
+    args.resolved_workers = batching.resolved_engine_workers()
+    args.resolved_threads = batching.resolved_engine_threads(args.resolved_workers)
     results: dict[str, Any] = {
         "model": model_label, "cpus": os.cpu_count(), "machine": platform.processor() or
         platform.machine(), "load_average_at_start": os.getloadavg()[0],
-        "max_batch_size": args.max_batch_size,
-        "targets": {},
+        "max_batch_size": args.max_batch_size, "engine_workers": args.resolved_workers,
+        "engine_threads": args.resolved_threads, "event_loop": loop_name(), "targets": {},
     }  # fmt: skip
     for target, engine_dir in engines.items():
-        raw = [r for t in args.threads_to_try for r in raw_engine(engine_dir, args, t)]
-        # The service and the peer run the engine with `recops serve`'s default thread count
-        # (one less than the CPUs) unless told otherwise.
-        args.engine_threads = args.fixed_threads or BatchingSettings().resolved_engine_threads()
-        results.setdefault("engine_threads", {})[target] = args.engine_threads
-        entry: dict[str, Any] = {"raw": raw, "service": run_service(engine_dir, args, args.work)}
+        raw = [r for t in (1, 2) for r in raw_engine(engine_dir, args, t)]
+        parallel = [
+            raw_parallel(engine_dir, args, args.resolved_workers, batch) for batch in (1, 16)
+        ] if args.resolved_workers > 1 else []  # fmt: skip
+        entry: dict[str, Any] = {"raw": raw, "raw_parallel": parallel,
+                                 "service": run_service(engine_dir, args, args.work)}  # fmt: skip
         if not args.skip_ray and target == args.targets[0]:
             entry["ray_serve"] = run_ray_peer(engine_dir, args, args.work)
         results["targets"][target] = entry
@@ -351,27 +412,38 @@ def print_table(results: dict[str, Any]) -> None:
     console = Console()
     for target, entry in results["targets"].items():
         best = max(r["users_per_s"] for r in entry["raw"])
+        best_parallel = max((r["users_per_s"] for r in entry["raw_parallel"]), default=0.0)
         raw = Table(title=f"{target}: raw engine ({results['model']})")
-        for column in ("threads", "batch", "users/s", "ms/batch", "CPU ms/user"):
+        for column in ("instances", "threads", "batch", "users/s", "ms/batch", "CPU ms/user"):
             raw.add_column(column)
-        for r in entry["raw"]:
-            raw.add_row(str(r["threads"]), str(r["batch"]), f"{r['users_per_s']:.0f}",
-                        f"{r['ms_per_batch']:.2f}", f"{r['cpu_ms_per_user']:.2f}")  # fmt: skip
+        for r in [*entry["raw"], *entry["raw_parallel"]]:
+            raw.add_row(str(r.get("instances", 1)), str(r["threads"]), str(r["batch"]),
+                        f"{r['users_per_s']:.0f}", f"{r['ms_per_batch']:.2f}",
+                        f"{r['cpu_ms_per_user']:.2f}")  # fmt: skip
         console.print(raw)
-        threads = results["engine_threads"][target]
-        table = Table(title=f"{target}: served, {threads} engine thread(s) (closed loop, load "
-                      "generator on the same CPUs)")  # fmt: skip
-        for column in ("server", "concurrency", "recs/s", "% of raw best", "p50 ms", "p99 ms",
-                       "errors", "server CPU ms/rec"):  # fmt: skip
+        table = Table(title=f"{target}: served by {results['engine_workers']} engine worker(s) x "
+                      f"{results['engine_threads']} thread(s), {results['event_loop']} (closed "
+                      "loop, load generator on the same CPUs)")  # fmt: skip
+        columns = ["server", "concurrency", "clicks", "recs/s", "% of raw (1 engine)"]
+        if best_parallel:
+            columns.append(f"% of raw ({results['engine_workers']} engines)")
+        columns += ["p50 ms", "p99 ms", "errors", "server CPU ms/rec"]
+        for column in columns:
             table.add_column(column)
         for name in ("service", "ray_serve"):
             for r in entry.get(name, []):
-                table.add_row(
+                cells = [
                     "recops serve" if name == "service" else "Ray Serve @serve.batch",
-                    str(r["concurrency"]), f"{r['rps']:.0f}", f"{100 * r['rps'] / best:.0f}%",
-                    f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['error_rate']:.3f}",
-                    f"{r['server_cpu_ms_per_rec']:.2f}",
-                )  # fmt: skip
+                    str(r["concurrency"]),
+                    "yes" if r.get("feedback") else "no",
+                    f"{r['rps']:.0f}",
+                    f"{100 * r['rps'] / best:.0f}%",
+                ]
+                if best_parallel:
+                    cells.append(f"{100 * r['rps'] / best_parallel:.0f}%")
+                cells += [f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['error_rate']:.3f}",
+                          f"{r['server_cpu_ms_per_rec']:.2f}"]  # fmt: skip
+                table.add_row(*cells)
         console.print(table)
     console.print(
         f"load average {results['load_average_at_start']:.1f} at start, "

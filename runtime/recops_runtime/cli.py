@@ -47,8 +47,16 @@ def serve(
         float, typer.Option(help="Extra wait for a fuller batch, only while requests back up.")
     ] = 0.0,
     max_queue: Annotated[int, typer.Option(help="Queued requests before shedding.")] = 512,
+    engine_workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Engine instances per version, scoring in parallel (default: one "
+            "per CPU, at most 8; 1 on GPU)."
+        ),
+    ] = None,
     engine_threads: Annotated[
-        int | None, typer.Option(help="Intra-op threads per engine (default: CPUs - 1).")
+        int | None,
+        typer.Option(help="Intra-op threads per engine instance (default: CPUs / workers)."),
     ] = None,
     redis_url: Annotated[
         str | None, typer.Option(help="Redis URL for the shared history store.")
@@ -63,7 +71,6 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Serve recommendations over gRPC (and JSON/HTTP) from one or more engine folders."""
-    import asyncio
     import logging
 
     from pydantic import ValidationError
@@ -81,7 +88,8 @@ def serve(
             http_port=http_port, metrics_port=metrics_port,
             batching=BatchingSettings(
                 max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms,
-                max_queue=max_queue, engine_threads=engine_threads,
+                max_queue=max_queue, engine_workers=engine_workers,
+                engine_threads=engine_threads,
             ),
             redis_url=redis_url, feedback_log=feedback_log, drain_timeout_s=drain_timeout_s,
             drain_delay_s=drain_delay_s,
@@ -89,7 +97,9 @@ def serve(
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from exc
     try:
-        asyncio.run(serve_until_signalled(settings))
+        from recops_runtime.eventloop import run
+
+        run(serve_until_signalled(settings))
     except Exception as exc:
         from recops_runtime.errors import ServiceError
 

@@ -33,9 +33,28 @@ from recops_runtime.metrics import UNVERSIONED, RuntimeMetrics
 from recops_runtime.routing import TrafficSplit
 from recops_runtime.served import LocalServedLists, Served, ServedLists
 from recops_runtime.settings import BatchingSettings
-from recops_runtime.versions import EngineLoader, ModelVersion, ScoreJob, ScoreResult, open_version
+from recops_runtime.versions import (
+    NO_ITEMS,
+    EngineLoader,
+    ModelVersion,
+    ScoreJob,
+    ScoreResult,
+    open_version,
+)
 
 log = logging.getLogger(__name__)
+
+
+def _runs_on_gpu(engine_dir: Path) -> bool:
+    """Whether the engine folder's target needs a GPU (False when unreadable: the loader
+    refuses such a folder with the reason)."""
+    from recops_runtime.engines.manifest import read_manifest
+    from recops_runtime.engines.targets import get_target
+
+    try:
+        return get_target(read_manifest(engine_dir).target).needs_gpu
+    except Exception:
+        return False
 
 
 def _default_loader() -> EngineLoader:
@@ -92,6 +111,7 @@ class DataPlane:
             version_label, target_label = version.name, version.target
             result, fallback = await self._score(version, request, history, source, deadline)
             response = self._respond(version, request, result, fallback, source)
+            series = self.metrics.served(version_label, target_label)
         except ServiceError as exc:
             self.metrics.requests.labels(version_label, target_label, exc.status.value).inc()
             raise
@@ -102,10 +122,8 @@ class DataPlane:
             log.exception("Recommend failed")
             self.metrics.requests.labels(version_label, target_label, "INTERNAL").inc()
             raise ServiceError(Status.INTERNAL, f"internal error: {type(exc).__name__}") from exc
-        self.metrics.requests.labels(version_label, target_label, "OK").inc()
-        self.metrics.latency.labels(version_label, target_label).observe(
-            time.perf_counter() - started
-        )
+        series.ok.inc()
+        series.latency.observe(time.perf_counter() - started)
         return response
 
     async def _stored_history(self, user_id: str) -> tuple[list[str], str]:
@@ -125,16 +143,17 @@ class DataPlane:
         source: str,
         deadline: float | None,
     ) -> tuple[ScoreResult, str]:
-        items = version.ids.items
-        known = [items[i] for i in history if i in items]
-        if len(known) < len(history):
-            self.metrics.unknown_items.labels(version.name).inc(len(history) - len(known))
-        excluded = [items[i] for i in request.exclude_items if i in items]
-        if request.exclude_seen:
-            excluded.extend(known)
-        exclude = np.asarray(excluded, dtype=np.int64)
+        lookup = version.ids.items.get
+        mapped = np.fromiter((lookup(i, 0) for i in history), np.int64, len(history))
+        known = mapped[mapped > 0]  # 0: an id the model does not know
+        if known.size < mapped.size:
+            self.metrics.unknown_items.labels(version.name).inc(mapped.size - known.size)
+        exclude = known if request.exclude_seen else NO_ITEMS
+        if request.exclude_items:
+            listed = np.fromiter((lookup(i, 0) for i in request.exclude_items), np.int64)
+            exclude = np.concatenate([exclude, listed[listed > 0]])
         user = version.ids.users.get(request.user_id, 0)
-        if not known:
+        if not known.size:
             if request.history:
                 reason = "unknown_items"
             elif source == "unavailable":
@@ -143,7 +162,7 @@ class DataPlane:
                 reason = "empty_history" if user else "unknown_user"
             self.metrics.fallbacks.labels(version.name, reason).inc()
             return version.fallback(exclude, request.k), reason
-        job = ScoreJob(user, np.asarray(known, dtype=np.int64), exclude, request.k)
+        job = ScoreJob(user, known, exclude, request.k)
         return await version.batcher.submit(job, deadline), ""
 
     def _respond(
@@ -159,7 +178,7 @@ class DataPlane:
             ScoredItem(names[i], s)
             for i, s in zip(result.items.tolist(), result.scores.tolist(), strict=True)
         ]
-        self.metrics.recommendations.labels(version.name, version.target).inc()
+        self.metrics.served(version.name, version.target).recommendations.inc()
         item_ids = [item.item_id for item in items]
         self.served.remember(request.request_id, Served(version.name, frozenset(item_ids)))
         if self.feedback_log is not None:
@@ -272,11 +291,12 @@ class DataPlane:
         async with self._load_lock:
             loop = asyncio.get_running_loop()
             b = self.batching
+            workers = b.resolved_engine_workers(gpu=_runs_on_gpu(engine_dir))
             new = await loop.run_in_executor(
                 None,
                 lambda: open_version(
-                    name, engine_dir, self._loader, self.metrics,
-                    threads=b.resolved_engine_threads(), max_batch_size=b.max_batch_size,
+                    name, engine_dir, self._loader, self.metrics, workers=workers,
+                    threads=b.resolved_engine_threads(workers), max_batch_size=b.max_batch_size,
                     max_batch_delay_s=b.max_batch_delay_ms / 1000.0, max_queue=b.max_queue,
                 ),
             )  # fmt: skip

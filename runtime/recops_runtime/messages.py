@@ -131,6 +131,11 @@ def _check_id(name: str, value: str, *, required: bool) -> None:
 def _check_ids(name: str, values: list[str]) -> None:
     if len(values) > MAX_LIST_LENGTH:
         raise invalid(name, f"at most {MAX_LIST_LENGTH} ids, got {len(values)}")
+    if not values:
+        return
+    lengths = list(map(len, values))  # C loops: this runs for every history on every request
+    if min(lengths) > 0 and max(lengths) <= MAX_ID_LENGTH:
+        return
     for i, value in enumerate(values):
         if not value or len(value) > MAX_ID_LENGTH:
             raise invalid(f"{name}[{i}]", f"ids are 1 to {MAX_ID_LENGTH} characters")

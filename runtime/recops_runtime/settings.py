@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -26,16 +27,57 @@ class BatchingSettings(BaseModel):
         description="Queued requests per version beyond which new ones are shed with "
         "RESOURCE_EXHAUSTED.",
     )  # fmt: skip
+    engine_workers: int | None = Field(
+        default=None, ge=1, le=64,
+        description="Engine instances per version, each scoring one batch at a time in its "
+        "own thread. None: one per CPU this process may use (at most 8) for CPU targets, "
+        "one for GPU targets (the device is the shared resource there).",
+    )  # fmt: skip
     engine_threads: int | None = Field(
         default=None, ge=1,
-        description="Intra-op threads per engine. None: one less than the CPUs this process "
-        "may use (at least 1), leaving a core to the event loop that decodes requests.",
+        description="Intra-op threads per engine instance. None: the CPUs divided among the "
+        "workers (at least 1).",
     )  # fmt: skip
 
-    def resolved_engine_threads(self) -> int:
+    def resolved_engine_workers(self, gpu: bool = False) -> int:
+        if self.engine_workers is not None:
+            return self.engine_workers
+        return 1 if gpu else min(8, usable_cpus())
+
+    def resolved_engine_threads(self, workers: int = 1) -> int:
         if self.engine_threads is not None:
             return self.engine_threads
-        return max(1, len(os.sched_getaffinity(0)) - 1)
+        return max(1, usable_cpus() // max(1, workers))
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup CPU quota.
+
+    In a Kubernetes pod the affinity mask lists every core of the node while the CPU
+    limit is a cgroup quota; sizing thread pools by the node would oversubscribe the pod
+    many times over.
+    """
+    cpus = len(os.sched_getaffinity(0))
+    quota = cgroup_cpu_quota(cgroup)
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def cgroup_cpu_quota(cgroup: Path) -> float | None:
+    """CPUs granted by the cgroup (v2 ``cpu.max`` or v1 CFS quota); None when unlimited."""
+    try:
+        if (cgroup / "cpu.max").is_file():
+            quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        v1 = cgroup / "cpu"
+        if (v1 / "cpu.cfs_quota_us").is_file():
+            quota_us = int((v1 / "cpu.cfs_quota_us").read_text())
+            period_us = int((v1 / "cpu.cfs_period_us").read_text())
+            return None if quota_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 class ServeSettings(BaseModel):

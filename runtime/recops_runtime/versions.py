@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -79,13 +80,17 @@ class IdMaps:
 
 
 class ModelVersion:
-    """One loaded engine behind its own batcher and its own engine thread."""
+    """Loaded engine workers behind one batcher, each worker with its own thread.
+
+    Every worker is a separate engine instance owned by one thread at a time, so engines
+    need not be thread-safe; the batcher runs up to one batch per worker at once.
+    """
 
     def __init__(
         self,
         name: str,
         engine_dir: Path,
-        engine: Engine,
+        engines: Sequence[Engine],
         id_maps: IdMaps,
         metrics: RuntimeMetrics,
         *,
@@ -95,8 +100,10 @@ class ModelVersion:
     ) -> None:
         self.name = name
         self.engine_dir = engine_dir
-        self.engine = engine
-        self.manifest = engine.manifest
+        if not engines:
+            raise ValueError("a version needs at least one engine")
+        self.engines = list(engines)
+        self.manifest = engines[0].manifest
         self.ids = id_maps
         self.target = self.manifest.target
         self.model_version = self.manifest.model_version
@@ -105,8 +112,13 @@ class ModelVersion:
         self.ready = False
         # (seconds per engine call, seconds per row and history position), from warm-up.
         self._cost: tuple[float, float] | None = None
-        # One thread per engine: Engine.score is safe from one thread at a time.
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"engine-{name}")
+        # One thread per engine: Engine.score is safe from one thread at a time, and a
+        # batch takes a free engine from the pool (never waits: at most one batch runs
+        # per engine).
+        self._free: queue.SimpleQueue[Engine] = queue.SimpleQueue()
+        for engine in self.engines:
+            self._free.put(engine)
+        self._executor = ThreadPoolExecutor(len(self.engines), thread_name_prefix=f"engine-{name}")
         batch_hist = metrics.batch_size.labels(name, self.target)
         depth = metrics.queue_depth.labels(name)
         self.batcher: DynamicBatcher[ScoreJob, ScoreResult] = DynamicBatcher(
@@ -115,6 +127,7 @@ class ModelVersion:
             max_batch_size=max_batch_size,
             max_batch_delay_s=max_batch_delay_s,
             max_queue=max_queue,
+            concurrency=len(self.engines),
             stats=BatchStats(on_batch=batch_hist.observe, on_depth=depth.set),
         )
 
@@ -147,7 +160,14 @@ class ModelVersion:
             recent = job.history[-maxlen:]
             history[row, maxlen - recent.size :] = recent
             users[row] = job.user
-        scores = np.array(self.engine.score(users, history), dtype=np.float32, copy=True)
+        engine = self._free.get()
+        try:
+            scores = engine.score(users, history)
+        finally:
+            self._free.put(engine)
+        if scores.dtype != np.float32 or not (scores.flags.owndata and scores.flags.writeable):
+            # Exclusions are written into the scores below: never into an engine's buffer.
+            scores = np.array(scores, dtype=np.float32, copy=True)
         if scores.shape != (size, self.num_items + 1):
             raise ServiceError(
                 Status.INTERNAL,
@@ -172,15 +192,17 @@ class ModelVersion:
         return results
 
     def warm_up(self) -> None:
-        """Runs lone requests and full batches, so first requests pay no start-up cost.
+        """Runs lone requests and full batches on every worker, so first requests pay no
+        start-up cost (and a worker that returns the wrong shape is refused here).
 
         For an engine that drops leading padding it also times a short and a full-length
         history, the cost model :func:`split_by_length` uses.
         """
         short = ScoreJob(0, self.ids.popular[:1].copy(), NO_ITEMS, 10)
         full = ScoreJob(0, np.resize(self.ids.popular, self.maxlen), NO_ITEMS, 10)
-        for job in (short, full):
-            self._run_group([job] * self.batcher.max_batch_size)
+        for _ in self.engines:  # the pool hands out its engines in turn
+            for job in (short, full):
+                self._run_group([job] * self.batcher.max_batch_size)
         if self.manifest.input_spec.dynamic_length and self.maxlen > LENGTH_BUCKET:
             t_short = _median_time(lambda: self._run_group([short]))
             t_full = _median_time(lambda: self._run_group([full]))
@@ -202,7 +224,8 @@ class ModelVersion:
         """Answers everything queued, then frees the engine."""
         await self.batcher.drain()
         self._executor.shutdown(wait=True)
-        self.engine.close()
+        for engine in self.engines:
+            engine.close()
 
 
 def _bucket(length: int, maxlen: int) -> int:
@@ -250,20 +273,29 @@ def open_version(
     max_batch_size: int,
     max_batch_delay_s: float,
     max_queue: int,
+    workers: int = 1,
 ) -> ModelVersion:
-    """Loads, checks and warms up a version (blocking: call it from a worker thread)."""
+    """Loads, checks and warms up a version (blocking: call it from a worker thread).
+
+    ``workers`` engine instances are loaded; each verifies the artifact on its own.
+    """
+    engines: list[Engine] = []
     try:
-        engine = loader(engine_dir, threads)
+        for _ in range(max(1, workers)):
+            engines.append(loader(engine_dir, threads))
     except Exception as exc:
+        for engine in engines:
+            engine.close()
         raise ServiceError(
             Status.FAILED_PRECONDITION, f"engine at {engine_dir} refused: {exc}"
         ) from exc
+    manifest = engines[0].manifest
     try:
-        id_maps = IdMaps.read(engine_dir / engine.manifest.id_maps, engine.manifest)
+        id_maps = IdMaps.read(engine_dir / manifest.id_maps, manifest)
         version = ModelVersion(
             name,
             engine_dir,
-            engine,
+            engines,
             id_maps,
             metrics,
             max_batch_size=max_batch_size,
@@ -272,7 +304,8 @@ def open_version(
         )
         version.warm_up()
     except Exception as exc:
-        engine.close()
+        for engine in engines:
+            engine.close()
         raise ServiceError(
             Status.FAILED_PRECONDITION, f"engine at {engine_dir} refused: {exc}"
         ) from exc

@@ -199,6 +199,9 @@ def run_quickstart(
                     str(metrics_port),
                     "--feedback-log",
                     str(workdir / "feedback"),
+                    # Training runs beside the service: one engine thread per version.
+                    "--engine-workers",
+                    "1",
                     "--engine-threads",
                     "1",
                 ),

@@ -141,9 +141,10 @@ async def test_fuzzed_json_never_fails_internally(start_server) -> None:
 
 
 async def test_overload_is_shed_and_the_server_stays_up(start_server) -> None:
-    # An engine slower than the server takes requests in, so a burst backs up.
+    # An engine slower than the server takes requests in (one worker), so a burst backs up.
     server = await start_server(
-        engines={"v1": "slow"}, batching=BatchingSettings(max_batch_size=2, max_queue=4)
+        engines={"v1": "slow"},
+        batching=BatchingSettings(max_batch_size=2, max_queue=4, engine_workers=1),
     )
     codes: collections.Counter[str] = collections.Counter()
     history = [item_id(i % num_items() + 1) for i in range(200)]

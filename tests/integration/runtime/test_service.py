@@ -7,7 +7,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from serve_engines import item_id, user_id
+from serve_engines import item_id, num_items, user_id
 from serve_helpers import grpc_target, http_url, metric, metrics_text
 
 from recops_runtime.client import RecommenderClient
@@ -213,3 +213,39 @@ async def test_http_feedback_and_model_info(start_server) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("event")
     assert good.status_code == 200 and good.json() == {"recommended": True, "version": "v1"}
     assert [v["version"] for v in info["versions"]] == ["v1"] and info["sticky"] is False
+
+
+async def test_engine_workers_score_side_by_side_with_the_same_answers(start_server) -> None:
+    import asyncio
+    import threading
+
+    from recops_runtime.settings import BatchingSettings
+
+    single = await start_server(batching=BatchingSettings(engine_workers=1))
+    double = await start_server(batching=BatchingSettings(engine_workers=2, engine_threads=1))
+    version = double.plane.versions["v1"]
+    assert len(version.engines) == 2
+    calls: list[int] = [0, 0]
+    lock = threading.Lock()
+    for n, engine in enumerate(version.engines):
+        scored = engine.score
+
+        def counted(users, history, n=n, scored=scored):  # type: ignore[no-untyped-def]
+            with lock:
+                calls[n] += 1
+            return scored(users, history)
+
+        engine.score = counted  # type: ignore[method-assign]
+    histories = [
+        [item_id((u * 7 + i) % num_items() + 1) for i in range(u % 15 + 1)] for u in range(120)
+    ]
+
+    async def answers(server) -> list[list[str]]:  # type: ignore[no-untyped-def]
+        async with RecommenderClient(grpc_target(server)) as client:
+            replies = await asyncio.gather(
+                *(client.recommend(user_id(u % 50 + 1), history=h) for u, h in enumerate(histories))
+            )
+        return [[item.item_id for item in reply.items] for reply in replies]
+
+    assert await answers(double) == await answers(single)
+    assert calls[0] > 0 and calls[1] > 0, calls

@@ -138,3 +138,74 @@ async def test_drain_answers_everything_accepted_then_refuses(executor) -> None:
     engine.gate.set()
     await draining
     assert [f.result() for f in accepted] == [2 * x for x in range(10)]
+
+
+class Rendezvous:
+    """An engine whose batches only finish when two of them run at the same time."""
+
+    def __init__(self) -> None:
+        self.meet = threading.Barrier(2, timeout=5)
+        self.threads: list[str] = []
+
+    def __call__(self, batch: Sequence[int]) -> list[int]:
+        self.threads.append(threading.current_thread().name)
+        self.meet.wait()  # BrokenBarrierError (a failed request) unless a second batch runs
+        return [2 * x for x in batch]
+
+
+async def test_concurrency_runs_one_batch_per_worker_at_once() -> None:
+    engine = Rendezvous()
+    pool = ThreadPoolExecutor(2, thread_name_prefix="worker")
+    batcher = DynamicBatcher(engine, executor=pool, max_batch_size=2, concurrency=2)
+    # Queued before the consumer starts: two batches of two, which must run side by side.
+    answers = [asyncio.ensure_future(batcher.submit(x)) for x in range(4)]
+    batcher.start()
+    assert await asyncio.wait_for(asyncio.gather(*answers), 10) == [0, 2, 4, 6]
+    assert len(set(engine.threads)) == 2
+    await batcher.drain()
+    pool.shutdown()
+
+
+async def test_drain_waits_for_every_batch_in_flight() -> None:
+    engine = Doubler()
+    pool = ThreadPoolExecutor(2)
+    batcher = DynamicBatcher(engine, executor=pool, max_batch_size=2, concurrency=2)
+    engine.gate.clear()
+    answers = [asyncio.ensure_future(batcher.submit(x)) for x in range(4)]
+    batcher.start()
+    await asyncio.sleep(0.05)
+    drained = asyncio.ensure_future(batcher.drain())
+    await asyncio.sleep(0.05)
+    assert not drained.done()  # both workers are still held
+    engine.gate.set()
+    await asyncio.wait_for(drained, 5)
+    assert [a.result() for a in answers] == [0, 2, 4, 6]
+    pool.shutdown()
+
+
+async def test_a_lone_request_after_a_busy_spell_goes_to_a_worker() -> None:
+    """Only a server that was idle answers a lone request on the event loop; right after
+    a batch with company, the loop stays free to take requests in."""
+    loop_thread = threading.current_thread().name
+    seen: list[str] = []
+
+    def engine(batch: Sequence[int]) -> list[int]:
+        seen.append(threading.current_thread().name)
+        return list(batch)
+
+    pool = ThreadPoolExecutor(2, thread_name_prefix="worker")
+    batcher = DynamicBatcher(engine, executor=pool, max_batch_size=8, concurrency=2)
+    burst = [asyncio.ensure_future(batcher.submit(x)) for x in range(3)]
+    batcher.start()
+    await asyncio.gather(*burst)
+    await batcher.submit(7)  # lone, but the previous batch had company: a worker
+    await batcher.submit(8)  # lone after lone: the loop itself
+    assert seen[0].startswith("worker") and seen[1].startswith("worker")
+    assert seen[2] == loop_thread
+    await batcher.drain()
+    pool.shutdown()
+
+
+def test_concurrency_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        DynamicBatcher(list, executor=ThreadPoolExecutor(1), concurrency=0)
