@@ -223,20 +223,28 @@ def cpu_seconds(processes: list[Any]) -> float:
 def load(target: str, concurrency: int, args: argparse.Namespace, servers: Any,
          feedback: bool = False) -> dict[str, Any]:  # fmt: skip
     """One closed-loop run; ``servers()`` lists the serving processes whose CPU is counted."""
-    from recops_runtime.loadtest import LoadtestSettings, run_loadtest
+    from recops_runtime.loadtest import LoadtestSettings, freeze_heap, run_loadtest
+    from recops_runtime.sequences import read_sequences
 
     requests = args.requests if concurrency > 1 else min(args.requests, 1000)
     processes = servers()
-    cpu_before = cpu_seconds(processes)
-    report = run_loadtest(LoadtestSettings(
+    settings = LoadtestSettings(
         target=target, dataset=args.data, concurrency=concurrency, requests=requests,
         duration_s=args.duration, max_users=args.max_users, timeout_s=10.0, feedback=feedback,
-    ))  # fmt: skip
+    )  # fmt: skip
+    if args.sequences is None:
+        args.sequences = read_sequences(args.data, max_users=args.max_users)
+        freeze_heap()
+    cpu_before, client_before = cpu_seconds(processes), time.process_time()
+    report = run_loadtest(settings, args.sequences)
     served = max(1, report.overall.ok)
     cpu_ms = 1000 * (cpu_seconds(processes) - cpu_before) / served
+    # The generator runs in this process (for the Ray peer, beside the Ray driver's threads).
+    client_ms = 1000 * (time.process_time() - client_before) / served
     return {"concurrency": concurrency, "feedback": feedback, "rps": report.throughput_rps,
             "p50_ms": report.p50_ms, "p90_ms": report.p90_ms, "p99_ms": report.p99_ms,
-            "server_cpu_ms_per_rec": cpu_ms, "error_rate": report.error_rate,
+            "server_cpu_ms_per_rec": cpu_ms, "client_cpu_ms_per_rec": client_ms,
+            "error_rate": report.error_rate,
             "feedback_sent": report.feedback_sent,
             "hit_rate": report.overall.hit_rate}  # fmt: skip
 
@@ -269,6 +277,52 @@ def run_service(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
+
+
+ECHO_SERVER = """
+import asyncio, sys
+import grpc
+from recops_runtime.eventloop import run
+from recops_runtime.proto.recops.v1 import recommender_pb2 as pb
+from recops_runtime.proto.recops.v1 import recommender_pb2_grpc as pb_grpc
+
+REPLY = pb.RecommendResponse(
+    items=[pb.ScoredItem(item_id=str(i), score=1.0) for i in range(10)], version="v1"
+)
+
+class Echo(pb_grpc.RecommenderServicer):
+    async def Recommend(self, request, context):
+        return REPLY
+
+async def main():
+    server = grpc.aio.server()
+    pb_grpc.add_RecommenderServicer_to_server(Echo(), server)
+    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+
+run(main())
+"""
+
+
+def run_echo(args: argparse.Namespace) -> dict[str, Any]:
+    """The transport's ceiling: a gRPC server that answers a fixed list, no engine, no
+    data plane, on the same event loop, under the same load at the highest concurrency."""
+    import psutil
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert server.stdout is not None
+        if "ready" not in server.stdout.readline().decode():
+            raise RuntimeError("the echo server did not start")
+        process = psutil.Process(server.pid)
+        return load(f"127.0.0.1:{port}", CONCURRENCY[-1], args, lambda: [process])
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def run_ray_peer(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
@@ -369,6 +423,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "serving-bench")
     args = parser.parse_args()
     args.targets = [t for t in args.targets.split(",") if t]
+    args.sequences = None  # read once, replayed by every load run
     from recops_runtime.eventloop import loop_name
     from recops_runtime.settings import BatchingSettings
 
@@ -388,6 +443,7 @@ def main() -> None:
         "max_batch_size": args.max_batch_size, "engine_workers": args.resolved_workers,
         "engine_threads": args.resolved_threads, "event_loop": loop_name(), "targets": {},
     }  # fmt: skip
+    results["echo"] = run_echo(args)
     for target, engine_dir in engines.items():
         raw = [r for t in (1, 2) for r in raw_engine(engine_dir, args, t)]
         parallel = [
@@ -427,7 +483,7 @@ def print_table(results: dict[str, Any]) -> None:
         columns = ["server", "concurrency", "clicks", "recs/s", "% of raw (1 engine)"]
         if best_parallel:
             columns.append(f"% of raw ({results['engine_workers']} engines)")
-        columns += ["p50 ms", "p99 ms", "errors", "server CPU ms/rec"]
+        columns += ["p50 ms", "p99 ms", "errors", "server CPU ms/rec", "load gen CPU ms/rec"]
         for column in columns:
             table.add_column(column)
         for name in ("service", "ray_serve"):
@@ -442,9 +498,17 @@ def print_table(results: dict[str, Any]) -> None:
                 if best_parallel:
                     cells.append(f"{100 * r['rps'] / best_parallel:.0f}%")
                 cells += [f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['error_rate']:.3f}",
-                          f"{r['server_cpu_ms_per_rec']:.2f}"]  # fmt: skip
+                          f"{r['server_cpu_ms_per_rec']:.2f}",
+                          f"{r['client_cpu_ms_per_rec']:.2f}"]  # fmt: skip
                 table.add_row(*cells)
         console.print(table)
+    echo = results["echo"]
+    console.print(
+        f"transport ceiling (gRPC echo server, no engine, concurrency {echo['concurrency']}): "
+        f"{echo['rps']:.0f} req/s, p99 {echo['p99_ms']:.1f} ms, server CPU "
+        f"{echo['server_cpu_ms_per_rec']:.2f} ms/req, load generator CPU "
+        f"{echo['client_cpu_ms_per_rec']:.2f} ms/req"
+    )
     console.print(
         f"load average {results['load_average_at_start']:.1f} at start, "
         f"{results['load_average_at_end']:.1f} at end, on {results['cpus']} CPUs"

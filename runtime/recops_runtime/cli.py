@@ -133,7 +133,13 @@ def loadtest(
     """Replay held-out user sequences against a running service and report per version."""
     from pydantic import ValidationError
 
-    from recops_runtime.loadtest import LoadtestSettings, run_loadtest
+    from recops_runtime.loadtest import (
+        LoadtestSettings,
+        check_loopback,
+        freeze_heap,
+        run_loadtest,
+    )
+    from recops_runtime.sequences import read_sequences
 
     try:
         settings = LoadtestSettings(
@@ -147,7 +153,12 @@ def loadtest(
     if not dataset.is_file():
         raise typer.BadParameter(f"{dataset} is not a file", param_hint="--dataset")
     try:
-        report = run_loadtest(settings)
+        check_loopback(settings.target)  # before spending a second reading the data set
+        sequences = None
+        if processes == 1:  # several processes each read the data set themselves
+            sequences = read_sequences(dataset, max_users=max_users)
+            freeze_heap()
+        report = run_loadtest(settings, sequences)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     if json_out is not None and str(json_out) == "-":

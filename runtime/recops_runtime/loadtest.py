@@ -124,11 +124,6 @@ async def _worker(settings: LoadtestSettings, sequences: list[UserSequence], ind
 
     rng = random.Random(settings.seed * 1_000 + index)
     samples = _Samples()
-    # The replayed sequences are a million long-lived strings: frozen, the collector's full
-    # passes skip them instead of pausing every in-flight request (a generator artefact
-    # that would show up as server latency).
-    gc.collect()
-    gc.freeze()
     channel = grpc.aio.insecure_channel(settings.target)
     stub = pb_grpc.RecommenderStub(channel)  # type: ignore[no-untyped-call]
     await asyncio.wait_for(channel.channel_ready(), settings.timeout_s)
@@ -212,15 +207,31 @@ async def _worker(settings: LoadtestSettings, sequences: list[UserSequence], ind
 def _run_process(settings: LoadtestSettings, index: int, requests: int,
                  deadline_wall: float) -> _Samples:  # fmt: skip
     sequences = read_sequences(settings.dataset, max_users=settings.max_users)
+    freeze_heap()
     return run(_worker(settings, sequences, index, requests, deadline_wall))
 
 
-def run_loadtest(settings: LoadtestSettings) -> LoadReport:
+def freeze_heap() -> None:
+    """Moves everything alive now out of the garbage collector's reach.
+
+    A generator's replayed sequences are a million long-lived strings; left in the heap,
+    every full collection walks them and pauses all requests in flight, which would show
+    up as server latency. Call it in a process of its own, after loading."""
+    gc.collect()
+    gc.freeze()
+
+
+def run_loadtest(
+    settings: LoadtestSettings, sequences: list[UserSequence] | None = None
+) -> LoadReport:
+    """Runs the load; ``sequences`` (single process only) replays these instead of
+    reading ``settings.dataset``, so repeated runs do not pay for reading it again."""
     check_loopback(settings.target)
     shares = [settings.requests // settings.processes] * settings.processes
     shares[0] += settings.requests - sum(shares)
     if settings.processes == 1:
-        sequences = read_sequences(settings.dataset, max_users=settings.max_users)
+        if sequences is None:
+            sequences = read_sequences(settings.dataset, max_users=settings.max_users)
         deadline = time.time() + settings.duration_s
         results = [run(_worker(settings, sequences, 0, shares[0], deadline))]
     else:

@@ -111,9 +111,8 @@ def run_stage(
 
 def last_json_object(text: str) -> dict[str, Any]:
     """The last JSON object printed on stdout (the stage's summary)."""
-    start = text.rfind("\n{")
-    start = 0 if start < 0 and text.startswith("{") else start + 1
-    loaded = json.loads(text[start:])
+    # The object starts a line: after the last "\n{", or at the very start (rfind's -1 + 1).
+    loaded = json.loads(text[text.rfind("\n{") + 1 :])
     if not isinstance(loaded, dict):
         raise ValueError("expected a JSON object")
     return loaded

@@ -14,18 +14,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import kmock
 import pytest
 import pytest_asyncio
 
 from recops_operator.background import BackgroundOperator
 from recops_operator.emulator import ApiServerEmulator
-from recops_operator.kube.client import KubeClient, KubeConnection
 from recops_operator.settings import OperatorSettings
 
 T = TypeVar("T")
@@ -61,45 +59,12 @@ def operator_settings(**overrides: Any) -> OperatorSettings:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def api() -> AsyncIterator[ApiServerEmulator]:
-    async with ApiServerEmulator() as emulator, kmock.Server(emulator):
-        yield emulator
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def kube(api: ApiServerEmulator) -> AsyncIterator[KubeClient]:
-    """The test's own client (what kubectl and the other controllers would do)."""
-    async with KubeClient(KubeConnection(server=str(api.url))) as client:
-        yield client
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def operator(api: ApiServerEmulator) -> AsyncIterator[OperatorHandle]:
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
     handle = OperatorHandle(str(api.url), operator_settings(liveness_endpoint=liveness))
     await handle.start()
     yield handle
     await handle.stop()
-
-
-async def _eventually(
-    probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 20.0
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
-
-
-@pytest.fixture(scope="session")
-def eventually() -> Callable[..., Awaitable[Any]]:
-    """``await eventually(probe, what, timeout=20)``: poll until ``probe()`` is truthy."""
-    return _eventually
 
 
 def free_port() -> int:

@@ -15,13 +15,11 @@ import os
 import random
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import kmock
 import pytest
 import pytest_asyncio
 import yaml
@@ -31,7 +29,7 @@ from recops_operator.api.recmodel import DeploymentTarget
 from recops_operator.background import BackgroundOperator
 from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube import resources as res
-from recops_operator.kube.client import KubeClient, KubeConnection
+from recops_operator.kube.client import KubeClient
 from recops_operator.render.serving import ServedVersion, render_grpc_route
 from recops_operator.settings import OperatorSettings
 from recops_runtime.metrics import RuntimeMetrics
@@ -42,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import free_port  # noqa: E402
 
 NS = "ml"
+Eventually = Callable[..., Awaitable[Any]]
 TARGET = DeploymentTarget.model_validate({"name": "cpu-onnxruntime"})
 MODULES = ("recops_operator.rollout.controller",)
 
@@ -85,31 +84,6 @@ class Gateway:
                         for _ in range(n):
                             self.metrics.latency.labels(version, "cpu-onnxruntime").observe(0.003)
             await asyncio.sleep(0.1)
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def api() -> AsyncIterator[ApiServerEmulator]:
-    async with ApiServerEmulator() as emulator, kmock.Server(emulator):
-        yield emulator
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def kube(api: ApiServerEmulator) -> AsyncIterator[KubeClient]:
-    """The test's own client: what kubectl and the RecModel controller would do."""
-    async with KubeClient(KubeConnection(server=str(api.url))) as client:
-        yield client
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +203,7 @@ async def test_weights_follow_the_steps_and_promotion_moves_the_champion(
     operator: Operator,
     mlflow_url: str,
     validate_route: Callable[[dict[str, Any]], None],
+    eventually: Eventually,
 ) -> None:
     await asyncio.to_thread(register_versions, mlflow_url, "movies")
     await serving(kube, "movies", "1", "2", mlflow_url)
@@ -280,7 +255,7 @@ HOLD = {"steps": [{"setWeight": 30}, {"pause": {}}, {"setWeight": 100}], "metric
 
 
 async def test_an_operator_restart_resumes_at_the_same_step_and_weights(
-    kube: KubeClient, operator: Operator, mlflow_url: str
+    kube: KubeClient, operator: Operator, mlflow_url: str, eventually: Eventually
 ) -> None:
     await serving(kube, "books", "11", "12", mlflow_url)
     await kube.create(rollout("books-12", "books", "12", HOLD))
@@ -306,7 +281,9 @@ async def test_an_operator_restart_resumes_at_the_same_step_and_weights(
     assert await route_weights(kube, "books") == {"11": 100, "12": 0}
 
 
-async def test_abort_then_retry(kube: KubeClient, operator: Operator, mlflow_url: str) -> None:
+async def test_abort_then_retry(
+    kube: KubeClient, operator: Operator, mlflow_url: str, eventually: Eventually
+) -> None:
     await serving(kube, "music", "21", "22", mlflow_url)
     await kube.create(rollout("music-22", "music", "22", HOLD))
 
@@ -334,7 +311,7 @@ async def test_abort_then_retry(kube: KubeClient, operator: Operator, mlflow_url
 
 
 async def test_a_rollout_waits_for_its_recmodel_and_refuses_an_invalid_policy(
-    kube: KubeClient, operator: Operator
+    kube: KubeClient, operator: Operator, eventually: Eventually
 ) -> None:
     await kube.create(rollout("films-2", "films", "2", HOLD))
 
