@@ -20,7 +20,7 @@ this machine:
 The model is the ML-1M SSE-PT model folder (`--model`, default runs/ml1m-ssept/model).
 Without one it builds an untrained network of the same shape on the same data, which
 costs exactly the same to run (the table says which). Prints a table and writes
-benchmarks/results/serving.json.
+benchmarks/results/serving.json and serving.png (throughput and p99 by concurrency).
 
     python benchmarks/serving.py [--targets cpu-onnxruntime] [--requests 3000]
 """
@@ -458,6 +458,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    plot(results, RESULTS.with_suffix(".png"))
     shutil.rmtree(args.work / "ray", ignore_errors=True)
 
 
@@ -513,6 +514,39 @@ def print_table(results: dict[str, Any]) -> None:
         f"load average {results['load_average_at_start']:.1f} at start, "
         f"{results['load_average_at_end']:.1f} at end, on {results['cpus']} CPUs"
     )
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Throughput and p99 against concurrency, per engine and server, beside the raw engine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (rate, tail) = plt.subplots(1, 2, figsize=(11, 4))
+    for target, entry in results["targets"].items():
+        for name, label in (("service", "recops serve"), ("ray_serve", "Ray Serve")):
+            rows = [r for r in entry.get(name, []) if not r.get("feedback")]
+            if not rows:
+                continue
+            x = [r["concurrency"] for r in rows]
+            style = "-o" if name == "service" else "--s"
+            rate.plot(x, [r["rps"] for r in rows], style, label=f"{label}, {target}")
+            tail.plot(x, [r["p99_ms"] for r in rows], style, label=f"{label}, {target}")
+        best = max(r["users_per_s"] for r in entry["raw"])
+        rate.axhline(best, linestyle=":", linewidth=1, color="grey")
+        rate.annotate(f"raw {target} (1 instance)", (1, best), fontsize=7, color="grey")
+    for axis, title in ((rate, "recommendations/s"), (tail, "p99 latency, ms")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("concurrency (closed loop)")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+    tail.set_yscale("log")
+    rate.legend(fontsize=7)
+    fig.suptitle(f"ML-1M SSE-PT on {results['cpus']} CPUs, load generator on the same CPUs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
