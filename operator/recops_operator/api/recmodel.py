@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints, model_validator
 from recops_operator.api.base import (
     ApiModel,
     DnsName,
+    Duration,
     ModelVersionStr,
     ObjectMeta,
     Quantity,
@@ -251,15 +252,28 @@ class DeploymentTarget(ApiModel):
 
 
 class DriftTrigger(ApiModel):
-    """Retrain when live data drifts away from the training snapshot."""
+    """Retrain when the stable version's live results drift away from its own start."""
 
     enabled: bool = Field(default=False, description="Watch drift.")
-    metric: Literal["item-psi", "hit-rate-drop"] = Field(
-        default="item-psi",
-        description="item-psi: population stability of item popularity; hit-rate-drop: "
-        "relative drop of the online hit rate from its value after promotion.",
+    metric: Literal["hit-rate-drop"] = Field(
+        default="hit-rate-drop",
+        description="hit-rate-drop: relative drop of the stable version's online hit rate "
+        "(clicks on recommended items per recommendation) from its value in the first full "
+        "window after it started serving.",
     )
-    threshold: float = Field(default=0.2, gt=0.0, le=10.0, description="Trigger threshold.")
+    threshold: float = Field(
+        default=0.2, gt=0.0, le=1.0, description="Relative drop that triggers (0.2: 20% lower)."
+    )
+    window: Duration = Field(
+        default="1h", description="Window the hit rate is measured over, e.g. 30m, 1h."
+    )
+    min_sample_size: int = Field(
+        default=1000, ge=1, description="Recommendations a window needs before it is judged."
+    )
+    cooldown: Duration = Field(
+        default="6h", description="Least time between the start of one training and a "
+        "drift-triggered one, so a retrained model that did not help is not retrained at once.",
+    )  # fmt: skip
 
 
 class RetrainingPolicy(ApiModel):
@@ -270,8 +284,10 @@ class RetrainingPolicy(ApiModel):
     )
     drift: DriftTrigger = Field(default_factory=DriftTrigger, description="Drift trigger.")
     min_new_interactions: int = Field(
-        default=0, ge=0, description="Skip a scheduled run with fewer new feedback events."
-    )
+        default=0, ge=0,
+        description="Skip an automatic (scheduled or drift) run while fewer feedback events "
+        "than this arrived since training last started (0: never skip).",
+    )  # fmt: skip
 
 
 class MlflowSettings(ApiModel):
@@ -397,6 +413,17 @@ class Endpoint(ApiModel):
     ready_replicas: int = Field(default=0, ge=0, description="Ready pods.")
 
 
+class DriftStatus(ApiModel):
+    """The stable version's online hit rate: at its start (the baseline) and now."""
+
+    version: ModelVersionStr | None = Field(default=None, description="Version watched.")
+    baseline_hit_rate: float | None = Field(default=None, description="Hit rate at its start.")
+    hit_rate: float | None = Field(default=None, description="Hit rate in the last window.")
+    drop: float | None = Field(default=None, description="Relative drop from the baseline.")
+    checked_at: str | None = Field(default=None, description="When it was last measured.")
+    message: str | None = Field(default=None, description="Why nothing was measured, if so.")
+
+
 class RecModelStatus(ApiModel):
     """What the operator observed and did."""
 
@@ -412,6 +439,12 @@ class RecModelStatus(ApiModel):
     endpoints: list[Endpoint] | None = Field(default=None, description="Serving endpoints.")
     active_training_run: DnsName | None = Field(default=None, description="Running TrainingRun.")
     last_training_time: str | None = Field(default=None, description="When training last started.")
+    last_skipped_schedule: str | None = Field(
+        default=None, description="Scheduled time of the last run skipped for lack of new data."
+    )
+    drift: DriftStatus | None = Field(
+        default=None, description="Drift watch of the stable version."
+    )
     observed_generation: int | None = Field(default=None, description="Generation last acted on.")
     conditions: list[Condition] | None = Field(default=None, description="Conditions.")
 

@@ -77,7 +77,8 @@ class PrometheusQuery(ApiModel):
         min_length=1,
         max_length=8192,
         description="PromQL returning one scalar; {{candidate}} and {{stable}} are replaced by "
-        "the version labels.",
+        "the version labels, {{namespace}} and {{recmodel}} by the RecModel's (its series carry "
+        "them as namespace and recops_io_recmodel).",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,10 @@ from recops_operator.render.serving import (
     render_service,
     render_service_monitor,
 )
+from recops_operator.retraining.decide import LiveSignals, signals_wanted
+from recops_operator.retraining.signals import read_signals
+from recops_operator.rollout.providers import promql
+from recops_operator.rollout.settings import RolloutSettings
 from recops_operator.validation import InvalidSpecError, parse_spec
 
 log = logging.getLogger(__name__)
@@ -73,8 +78,38 @@ def _owned_by(items: list[Obj], recmodel: str, model: type[Any]) -> list[Any]:
     return out
 
 
+@functools.cache
+def _prometheus() -> RolloutSettings:
+    """The Prometheus the operator reads live metrics from (shared with rollouts)."""
+    return RolloutSettings()
+
+
+async def _signals(
+    namespace: str, name: str, spec: RecModelSpec, status: RecModelStatus, since: datetime,
+    now: datetime,
+) -> LiveSignals | None:  # fmt: skip
+    """Live traffic, when automatic retraining needs it (drift, minNewInteractions)."""
+    wanted = signals_wanted(spec, status)
+    if not wanted:
+        return None
+    settings = _prometheus()
+    return await read_signals(
+        settings.prometheus_url,
+        promql.scope_of(namespace, name),
+        stable=status.stable_version,
+        window_seconds=wanted.hit_rate_window_seconds,
+        since_seconds=(now - since).total_seconds() if wanted.interactions else None,
+        timeout=settings.query_timeout_seconds,
+    )
+
+
 async def _observe(
-    ctx: OperatorContext, raw: Obj, now: datetime, known: Related | None
+    ctx: OperatorContext,
+    raw: Obj,
+    now: datetime,
+    known: Related | None,
+    spec: RecModelSpec,
+    status: RecModelStatus,
 ) -> RecModelObservation:
     meta = raw["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -94,14 +129,18 @@ async def _observe(
             DEPLOYMENTS, namespace, {LABEL_RECMODEL: name, LABEL_COMPONENT: "serving"}
         )
     }
-    created = meta.get("creationTimestamp")
+    created_text = meta.get("creationTimestamp")
+    created = datetime.fromisoformat(created_text.replace("Z", "+00:00")) if created_text else now
+    last = status.last_training_time
+    since = datetime.fromisoformat(last.replace("Z", "+00:00")) if last else created
     return RecModelObservation(
         now=now,
         generation=meta.get("generation"),
-        created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else now,
+        created=created,
         runs=runs,
         rollouts=rollouts,
         deployments=deployments,
+        signals=await _signals(namespace, name, spec, status, since, now),
     )
 
 
@@ -173,7 +212,7 @@ async def reconcile(
             if await write_status(ctx.kube, RECMODELS, namespace, name, old_status, new.to_wire()):
                 post_events(raw, [Event("Warning", "InvalidSpec", str(exc))])
             raise
-        p = plan(namespace, name, spec, status, await _observe(ctx, raw, now, known))
+        p = plan(namespace, name, spec, status, await _observe(ctx, raw, now, known, spec, status))
         new_status = p.status.to_wire()
         if p.start_training is not None:
             # Identity first: the run's name is in status before the run exists.

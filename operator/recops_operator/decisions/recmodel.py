@@ -26,7 +26,7 @@ from recops_operator.api.trainingrun import TrainingPhase, TrainingRun, Training
 from recops_operator.decisions.trainingrun import Event
 from recops_operator.render.common import object_name
 from recops_operator.render.serving import ServedVersion
-from recops_operator.schedule import next_fire
+from recops_operator.retraining.decide import LiveSignals, automatic_run, watch_drift
 
 C = RecModelCondition
 ACTIVE_ROLLOUT = {RolloutPhase.PENDING, RolloutPhase.PROGRESSING, RolloutPhase.PAUSED}
@@ -46,6 +46,7 @@ class RecModelObservation:
     runs: list[TrainingRun]
     rollouts: list[Rollout]
     deployments: dict[str, DeploymentObservation] = field(default_factory=dict)
+    signals: LiveSignals | None = None  # live traffic, when retraining needs to know
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,12 @@ def _weights(status: RecModelStatus, rollout: Rollout | None) -> dict[str, int]:
 
 
 def _training_to_start(
-    name: str, spec: RecModelSpec, status: RecModelStatus, obs: RecModelObservation
+    name: str,
+    spec: RecModelSpec,
+    status: RecModelStatus,
+    obs: RecModelObservation,
+    drift_reason: str | None,
+    events: list[Event],
 ) -> str | None:
     """The name of the TrainingRun to start now, or None."""
     if status.active_training_run:
@@ -184,13 +190,9 @@ def _training_to_start(
         if all(r.metadata.name != initial for r in obs.runs):
             return initial
         return None
-    schedule = spec.retraining.schedule
-    if schedule:
-        last = _parse_ts(status.last_training_time) or obs.created
-        due = next_fire(schedule, last)
-        if due <= obs.now:
-            return object_name(name, due.strftime("s%Y%m%d%H%M"))
-    return None
+    return automatic_run(
+        name, spec, status, obs.signals, drift_reason, obs.now, obs.created, events
+    )
 
 
 def plan(
@@ -228,7 +230,8 @@ def plan(
     _learn_versions(s, obs.runs, events)
     rollout = _follow_rollouts(s, obs.rollouts, events)
 
-    start = _training_to_start(name, spec, s, obs)
+    s.drift, drift_reason = watch_drift(spec.retraining.drift, s, obs.signals, now)
+    start = _training_to_start(name, spec, s, obs, drift_reason, events)
     start_spec = None
     if start:
         s.active_training_run, s.last_training_time = start, _ts(now)

@@ -205,6 +205,9 @@ def render_service_monitor(namespace: str, recmodel: str, owner: Obj | None) -> 
             "selector": {"matchLabels": {LABEL_RECMODEL: recmodel, LABEL_COMPONENT: "serving"}},
             "namespaceSelector": {"matchNames": [namespace]},
             "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
+            # Series carry their RecModel (as recops_io_recmodel): model versions repeat
+            # across RecModels, and rollout analysis selects on it.
+            "targetLabels": [LABEL_RECMODEL],
         },
     }
 

@@ -35,6 +35,7 @@ from recops_operator.rollout.analysis import measurement_plan
 from recops_operator.rollout.champion import ChampionError, move_champion
 from recops_operator.rollout.controls import controls_of
 from recops_operator.rollout.engine import decide
+from recops_operator.rollout.providers import promql
 from recops_operator.rollout.providers.prometheus import PrometheusProvider
 from recops_operator.rollout.settings import RolloutSettings
 from recops_operator.rollout.status import ALL_STABLE, initial_status, weights_text
@@ -188,7 +189,11 @@ async def reconcile(
         plan = measurement_plan(policy, status, now)
         observations = None
         if plan is not None:
-            provider = PrometheusProvider(settings.prometheus_url, settings.query_timeout_seconds)
+            provider = PrometheusProvider(
+                settings.prometheus_url,
+                settings.query_timeout_seconds,
+                promql.scope_of(namespace, rm.metadata.name),
+            )
             observations = await provider.observe(
                 plan, status.stable_version, status.candidate_version
             )

@@ -22,12 +22,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def prometheus_config(targets: list[str], scrape_interval: str = "1s") -> dict[str, object]:
+def prometheus_config(
+    targets: list[str],
+    scrape_interval: str = "1s",
+    labels: dict[str, dict[str, str]] | None = None,
+) -> dict[str, object]:
+    """One scrape job; ``labels`` gives a target the target labels a ServiceMonitor would
+    (namespace, recops_io_recmodel)."""
+    labels = labels or {}
+    static = [{"targets": [t], **({"labels": labels[t]} if t in labels else {})} for t in targets]
     return {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-        "scrape_configs": [
-            {"job_name": "recops-runtime", "static_configs": [{"targets": targets}]}
-        ],
+        "scrape_configs": [{"job_name": "recops-runtime", "static_configs": static}],
     }
 
 
@@ -49,19 +55,20 @@ def wait_for_samples(address: str, job: str = "recops-runtime", timeout: float =
 @pytest.fixture(scope="module")
 def start_prometheus(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[[list[str]], str]]:
-    """Start Prometheus scraping ``targets`` (host:port); returns its base URL."""
+) -> Iterator[Callable[..., str]]:
+    """Start Prometheus scraping ``targets`` (host:port, with optional target labels);
+    returns its base URL."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("the prometheus binary is missing: run `make deb-deps`")
     root = tmp_path_factory.mktemp("prometheus")
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(targets: list[str]) -> str:
+    def start(targets: list[str], labels: dict[str, dict[str, str]] | None = None) -> str:
         folder = root / str(len(procs))
         folder.mkdir()
         config = folder / "prometheus.yml"
-        config.write_text(yaml.safe_dump(prometheus_config(targets)))
+        config.write_text(yaml.safe_dump(prometheus_config(targets, labels=labels)))
         port = free_port()
         with (folder / "prometheus.log").open("wb") as log:
             procs.append(

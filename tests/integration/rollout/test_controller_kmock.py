@@ -63,26 +63,28 @@ class Operator:
 
 
 class Gateway:
-    """Sends 400 requests/s to each RecModel's versions at its GRPCRoute's weights."""
+    """Sends 400 requests/s to each RecModel's versions at its GRPCRoute's weights; each
+    RecModel's pods export their own series (one registry per RecModel here)."""
 
-    def __init__(self, kube: KubeClient, metrics: RuntimeMetrics) -> None:
-        self.kube, self.metrics = kube, metrics
+    def __init__(self, kube: KubeClient, metrics: dict[str, RuntimeMetrics]) -> None:
+        self.kube, self.registries = kube, metrics
         self.rng = random.Random(0)
 
     async def run(self) -> None:
         while True:
             for route in await self.kube.list(res.GRPCROUTES, NS):
+                metrics = self.registries[route["metadata"]["name"]]
                 for backend in route["spec"]["rules"][0]["backendRefs"]:
                     version = backend["name"].split("-")[1]
                     n = 40 * backend["weight"] // 100
                     if n:
-                        self.metrics.requests.labels(version, "cpu-onnxruntime", "OK").inc(n)
-                        self.metrics.recommendations.labels(version, "cpu-onnxruntime").inc(n)
-                        self.metrics.online_hits.labels(version).inc(
+                        metrics.requests.labels(version, "cpu-onnxruntime", "OK").inc(n)
+                        metrics.recommendations.labels(version, "cpu-onnxruntime").inc(n)
+                        metrics.online_hits.labels(version).inc(
                             sum(self.rng.random() < 0.2 for _ in range(n))
                         )
                         for _ in range(n):
-                            self.metrics.latency.labels(version, "cpu-onnxruntime").observe(0.003)
+                            metrics.latency.labels(version, "cpu-onnxruntime").observe(0.003)
             await asyncio.sleep(0.1)
 
 
@@ -97,28 +99,38 @@ def validate_route(shared_crd_schemas: Path) -> Callable[[dict[str, Any]], None]
     return lambda obj: validator.validate({k: v for k, v in obj.items() if k != "status"})
 
 
+RECMODELS = ("movies", "books", "music", "films")
+
+
 @pytest.fixture(scope="module")
-def exporter() -> Iterator[tuple[RuntimeMetrics, str]]:
+def exporters() -> Iterator[dict[str, tuple[RuntimeMetrics, str]]]:
+    """One metrics endpoint per RecModel, as each RecModel's serving pods have."""
     from prometheus_client import start_http_server
 
-    metrics = RuntimeMetrics()
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
-    yield metrics, f"127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(5)
+    out, servers = {}, []
+    for name in RECMODELS:
+        metrics = RuntimeMetrics()
+        port = free_port()
+        servers.append(start_http_server(port, addr="127.0.0.1", registry=metrics.registry))
+        out[name] = (metrics, f"127.0.0.1:{port}")
+    yield out
+    for server, thread in servers:
+        server.shutdown()
+        thread.join(5)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def operator(
     api: ApiServerEmulator,
     kube: KubeClient,
-    exporter: tuple[RuntimeMetrics, str],
-    start_prometheus: Callable[[list[str]], str],
+    exporters: dict[str, tuple[RuntimeMetrics, str]],
+    start_prometheus: Callable[..., str],
 ) -> AsyncIterator[Operator]:
-    metrics, target = exporter
-    prometheus = await asyncio.to_thread(start_prometheus, [target])
-    gateway = asyncio.create_task(Gateway(kube, metrics).run())
+    # The target labels a ServiceMonitor gives each RecModel's pods.
+    labels = {t: {"namespace": NS, "recops_io_recmodel": n} for n, (_, t) in exporters.items()}
+    prometheus = await asyncio.to_thread(start_prometheus, list(labels), labels)
+    registries = {name: metrics for name, (metrics, _) in exporters.items()}
+    gateway = asyncio.create_task(Gateway(kube, registries).run())
     handle = Operator(str(api.url), prometheus)
     await handle.start()
     yield handle

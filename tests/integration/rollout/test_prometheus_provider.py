@@ -122,3 +122,44 @@ async def test_unreachable_prometheus_is_an_outage() -> None:
     provider = PrometheusProvider(f"http://127.0.0.1:{free_port()}")
     obs = await provider.observe(MeasurementPlan(metrics, 3.0), "v1", "v2")
     assert obs["errors"].unreachable
+
+
+async def test_a_scoped_provider_reads_only_its_recmodels_series(
+    start_prometheus: Callable[..., str],
+) -> None:
+    """Two RecModels serve a version "3" each; a rollout of one must not see the other's."""
+    from recops_operator.rollout.providers import promql
+
+    exporters = []
+    for _ in range(2):
+        m = RuntimeMetrics()
+        port = free_port()
+        server, thread = start_http_server(port, addr="127.0.0.1", registry=m.registry)
+        exporters.append((m, f"127.0.0.1:{port}", server, thread))
+    (good, good_target, *_), (bad, bad_target, *_) = exporters
+    for m in (good, bad):
+        for version in ("2", "3"):
+            m.requests.labels(version, "cpu", "OK").inc(0)
+            m.requests.labels(version, "cpu", "INTERNAL").inc(0)
+    labels = {
+        good_target: {"namespace": "ml", "recops_io_recmodel": "films"},
+        bad_target: {"namespace": "ml", "recops_io_recmodel": "books"},
+    }
+    try:
+        address = start_prometheus([good_target, bad_target], labels)
+        for _ in range(4):
+            good.requests.labels("3", "cpu", "OK").inc(50)
+            bad.requests.labels("3", "cpu", "INTERNAL").inc(50)  # books' "3" is broken
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(1.5)
+        metrics = [metric("errors", builtin=BuiltinMetric.ERROR_RATE)]
+        plan = MeasurementPlan(metrics, 30.0)
+        scoped = PrometheusProvider(address, scope=promql.scope_of("ml", "films"))
+        films = (await scoped.observe(plan, "2", "3"))["errors"].candidate
+        assert films is not None and (films.successes, films.trials) == (0, 200)
+        unscoped = (await PrometheusProvider(address).observe(plan, "2", "3"))["errors"]
+        assert unscoped.candidate is not None and unscoped.candidate.successes == 200
+    finally:
+        for _, _, server, thread in exporters:
+            server.shutdown()
+            thread.join(5)

@@ -30,9 +30,14 @@ class UnreachableError(Exception):
 class PrometheusProvider:
     """Runs built-in and PromQL metrics against one default Prometheus (or a metric's own)."""
 
-    def __init__(self, address: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, address: str, timeout: float = 5.0, scope: promql.Scope = promql.NO_SCOPE
+    ) -> None:
+        """``scope``: label matchers that select one RecModel's series (see
+        :func:`promql.scope_of`); empty where Prometheus scrapes one service only."""
         self.address = address.rstrip("/")
         self.timeout = timeout
+        self.scope = scope
 
     async def observe(
         self, plan: MeasurementPlan, stable: str, candidate: str
@@ -55,11 +60,11 @@ class PrometheusProvider:
         try:
             if metric.prometheus is not None:
                 address = (metric.prometheus.address or self.address).rstrip("/")
-                query = promql.render_custom(metric.prometheus.query, stable, candidate)
+                query = promql.render_custom(metric.prometheus.query, stable, candidate, self.scope)
                 value = await query_scalar(client, address, query)
                 return Observation(value=value)
             assert metric.builtin is not None
-            queries = promql.builtin_queries(metric.builtin, stable, candidate, rng)
+            queries = promql.builtin_queries(metric.builtin, stable, candidate, rng, self.scope)
             values = {k: await query_scalar(client, self.address, q) for k, q in queries.items()}
         except UnreachableError as exc:
             return Observation.outage(str(exc))

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from recops_operator.api.rollout_policy import BuiltinMetric
 from recops_operator.rollout.providers import runtime_metrics as rm
 
 _NOT_ERRORS = "|".join(sorted(rm.CLIENT_CODES))
 
 
-def _sel(version: str, extra: str = "") -> str:
-    escaped = version.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{{{rm.VERSION_LABEL}="{escaped}"{extra}}}'
+Scope = Mapping[str, str]  # extra label matchers: which RecModel's series
+NO_SCOPE: Scope = {}
+
+
+def scope_of(namespace: str, recmodel: str) -> Scope:
+    """The matchers that pick one RecModel's series out of a cluster's."""
+    return {rm.NAMESPACE_LABEL: namespace, rm.RECMODEL_LABEL: recmodel}
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _sel(version: str | None, extra: str = "", scope: Scope = NO_SCOPE) -> str:
+    """A selector on one version (None: every version) within ``scope``."""
+    matchers = [f"{rm.VERSION_LABEL}={_quote(version)}"] if version is not None else []
+    matchers += [f"{label}={_quote(value)}" for label, value in sorted(scope.items())]
+    return "{" + ",".join(matchers) + extra + "}"
 
 
 def window(seconds: float) -> str:
@@ -33,54 +50,72 @@ def _increase(metric: str, selector: str, rng: str) -> str:
     return f"sum({old} or {born}) or vector(0)"
 
 
-def requests(version: str, rng: str) -> str:
-    return _increase(rm.REQUESTS, _sel(version), rng)
+def requests(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
+    return _increase(rm.REQUESTS, _sel(version, scope=scope), rng)
 
 
-def errors(version: str, rng: str) -> str:
-    return _increase(rm.REQUESTS, _sel(version, f',{rm.CODE_LABEL}!~"{_NOT_ERRORS}"'), rng)
+def errors(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
+    return _increase(rm.REQUESTS, _sel(version, f',{rm.CODE_LABEL}!~"{_NOT_ERRORS}"', scope), rng)
 
 
-def latency_p99(version: str, rng: str) -> str:
+def latency_p99(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
     return (
         f"histogram_quantile(0.99, sum by (le) "
-        f"(increase({rm.LATENCY}_bucket{_sel(version)}[{rng}])))"
+        f"(increase({rm.LATENCY}_bucket{_sel(version, scope=scope)}[{rng}])))"
     )
 
 
-def latency_count(version: str, rng: str) -> str:
-    return _increase(f"{rm.LATENCY}_count", _sel(version), rng)
+def latency_count(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
+    return _increase(f"{rm.LATENCY}_count", _sel(version, scope=scope), rng)
 
 
-def recommendations(version: str, rng: str) -> str:
-    return _increase(rm.RECOMMENDATIONS, _sel(version), rng)
+def recommendations(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
+    return _increase(rm.RECOMMENDATIONS, _sel(version, scope=scope), rng)
 
 
-def hits(version: str, rng: str) -> str:
-    return _increase(rm.ONLINE_HITS, _sel(version), rng)
+def hits(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
+    return _increase(rm.ONLINE_HITS, _sel(version, scope=scope), rng)
 
 
-def clicks(version: str, rng: str) -> str:
+def clicks(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
     return _increase(
-        rm.FEEDBACK_EVENTS, _sel(version, f',{rm.EVENT_LABEL}="{rm.CLICK_EVENT}"'), rng
+        rm.FEEDBACK_EVENTS, _sel(version, f',{rm.EVENT_LABEL}="{rm.CLICK_EVENT}"', scope), rng
     )
 
 
-def builtin_queries(kind: BuiltinMetric, stable: str, candidate: str, rng: str) -> dict[str, str]:
+def feedback_events(rng: str, scope: Scope = NO_SCOPE) -> str:
+    """Feedback events of every version and type: the new interactions of a window."""
+    return _increase(rm.FEEDBACK_EVENTS, _sel(None, scope=scope), rng)
+
+
+def builtin_queries(
+    kind: BuiltinMetric, stable: str, candidate: str, rng: str, scope: Scope = NO_SCOPE
+) -> dict[str, str]:
     """Named scalar queries whose answers make up the built-in metric's observation."""
     if kind is BuiltinMetric.ERROR_RATE:
-        return {"errors": errors(candidate, rng), "requests": requests(candidate, rng)}
+        return {
+            "errors": errors(candidate, rng, scope),
+            "requests": requests(candidate, rng, scope),
+        }
     if kind is BuiltinMetric.LATENCY_P99:
-        return {"p99": latency_p99(candidate, rng), "count": latency_count(candidate, rng)}
+        return {
+            "p99": latency_p99(candidate, rng, scope),
+            "count": latency_count(candidate, rng, scope),
+        }
     success = hits if kind is BuiltinMetric.HIT_RATE_VS_STABLE else clicks
     return {
-        "cand_successes": success(candidate, rng),
-        "cand_trials": recommendations(candidate, rng),
-        "stable_successes": success(stable, rng),
-        "stable_trials": recommendations(stable, rng),
+        "cand_successes": success(candidate, rng, scope),
+        "cand_trials": recommendations(candidate, rng, scope),
+        "stable_successes": success(stable, rng, scope),
+        "stable_trials": recommendations(stable, rng, scope),
     }
 
 
-def render_custom(query: str, stable: str, candidate: str) -> str:
-    """A user's PromQL with the version placeholders filled in."""
-    return query.replace("{{candidate}}", candidate).replace("{{stable}}", stable)
+def render_custom(query: str, stable: str, candidate: str, scope: Scope = NO_SCOPE) -> str:
+    """A user's PromQL with the placeholders filled in: ``{{candidate}}``, ``{{stable}}``,
+    and, for a RecModel's rollout, ``{{namespace}}`` and ``{{recmodel}}``."""
+    query = query.replace("{{candidate}}", candidate).replace("{{stable}}", stable)
+    if scope:
+        query = query.replace("{{namespace}}", scope[rm.NAMESPACE_LABEL])
+        query = query.replace("{{recmodel}}", scope[rm.RECMODEL_LABEL])
+    return query

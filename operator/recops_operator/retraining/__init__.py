@@ -1,0 +1,1 @@
+"""Automatic retraining: the live signals it reads and the decisions it makes."""
