@@ -53,6 +53,8 @@ KEYWORDS = {
     "nan",
     "atan2",
 }
+# Grafana's label_values(selector, label): the selector may hold commas inside its braces.
+LABEL_VALUES = r"label_values\(\s*((?:[^,(){}]|\{[^}]*\})*?)\s*,[^)]*\)"
 GRAFANA_VARIABLES = {
     "$__rate_interval": "5m",
     "$__interval": "1m",
@@ -99,7 +101,7 @@ def exported() -> dict[str, set[str]]:
 
 def promql_metric_names(expr: str) -> set[str]:
     """Metric names an expression selects (promtool has checked its syntax already)."""
-    expr = re.sub(r"label_values\(\s*([^,()]*?)\s*,[^)]*\)", r"\1", expr)
+    expr = re.sub(LABEL_VALUES, r"\1", expr)
     expr = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`', '""', expr)
     expr = re.sub(r"\{[^}]*\}", "", expr)
     expr = re.sub(r"\[[^\]]*\]", "", expr)
@@ -115,7 +117,7 @@ def promql_metric_names(expr: str) -> set[str]:
 
 def substitute(expr: str) -> str:
     """Grafana's syntax made PromQL: variables get values, label_values(q, l) becomes q."""
-    expr = re.sub(r"label_values\(\s*([^,()]*?)\s*,[^)]*\)", r"\1", expr)
+    expr = re.sub(LABEL_VALUES, r"\1", expr)
     for variable, value in GRAFANA_VARIABLES.items():
         expr = expr.replace(variable, value)
     return re.sub(r"\$\{?(\w+)\}?", r"\1", expr)
@@ -263,6 +265,10 @@ def series(name: str, values: str, **labels: str) -> Obj:
     return {"series": f"{name}{{{text}}}", "values": values}
 
 
+def without_target(labels: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in labels.items() if k != "target"}
+
+
 def test_alerts_fire_for_a_failing_version_and_stay_quiet_for_a_healthy_one(
     render_chart: Callable[..., list[Obj]], tmp_path: Path
 ) -> None:
@@ -273,8 +279,15 @@ def test_alerts_fire_for_a_failing_version_and_stay_quiet_for_a_healthy_one(
         for rule in group["rules"]:
             rule.pop("annotations", None)
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(spec))
-    good = {"namespace": "recs", "version": "3", "target": "cpu-onnxruntime"}
-    bad = {"namespace": "recs", "version": "4", "target": "cpu-onnxruntime"}
+    # Two RecModels of one namespace serve a version "4" each: only the failing one pages.
+    good = {
+        "namespace": "recs",
+        "recops_io_recmodel": "books",
+        "version": "4",
+        "target": "cpu-onnxruntime",
+    }
+    bad = {"namespace": "recs", "recops_io_recmodel": "movies", "version": "4",
+           "target": "cpu-onnxruntime"}  # fmt: skip
     requests = "recops_requests_total"
     latency = "recops_request_latency_seconds_bucket"
     input_series = [
@@ -308,8 +321,8 @@ def test_alerts_fire_for_a_failing_version_and_stay_quiet_for_a_healthy_one(
         ),
     ]
     expected = {
-        "RecopsRuntimeErrorRateHigh": {"severity": "critical", "namespace": "recs", "version": "4"},
-        "RecopsRuntimeLatencyHigh": {"severity": "warning", "namespace": "recs", "version": "4"},
+        "RecopsRuntimeErrorRateHigh": {"severity": "critical", **without_target(bad)},
+        "RecopsRuntimeLatencyHigh": {"severity": "warning", **without_target(bad)},
         "RecopsRolloutAborted": {"severity": "warning", "rollout": "movies-v4", **rollout},
         "RecopsTrainingFailed": {
             "severity": "warning",
