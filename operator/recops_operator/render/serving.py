@@ -3,6 +3,7 @@ per RecModel a ServiceMonitor and a GRPCRoute that splits traffic between versio
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from recops_operator.api.recmodel import DeploymentTarget
@@ -60,11 +61,24 @@ def _labels(served: ServedVersion) -> dict[str, str]:
     )
 
 
+MAX_ENGINE_WORKERS = 8
+
+
+def cpu_cores(quantity: str) -> float:
+    """Cores in a CPU quantity ("2", "1.5", "500m")."""
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
 def serve_args(served: ServedVersion) -> list[str]:
-    """The ``recops serve`` command line (flags are the runtime's contract)."""
+    """The ``recops serve`` command line (flags are the runtime's contract).
+
+    A CPU target runs one single-threaded engine worker per requested core: without a CPU
+    limit the pod sees every core of its node, and sizing by the node would oversubscribe
+    the cores the scheduler granted it.
+    """
     t = served.target
     engine = engine_dir(served.namespace, served.recmodel, served.version, t.name.value)
-    return [
+    args = [
         "recops",
         "serve",
         "--engine",
@@ -80,6 +94,10 @@ def serve_args(served: ServedVersion) -> list[str]:
         "--max-batch-delay-ms",
         f"{t.max_batch_delay_ms:g}",
     ]
+    if not t.name.needs_gpu:
+        workers = min(MAX_ENGINE_WORKERS, max(1, math.ceil(cpu_cores(t.resources.cpu))))
+        args += ["--engine-workers", str(workers), "--engine-threads", "1"]
+    return args
 
 
 def render_deployment(served: ServedVersion, settings: OperatorSettings, owner: Obj | None) -> Obj:

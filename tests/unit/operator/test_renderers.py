@@ -247,3 +247,27 @@ def test_the_rbac_role_is_a_valid_cluster_role(validate_rendered: Validate) -> N
     from recops_operator import rbac
 
     validate_rendered(rbac.cluster_role())
+
+
+def test_the_serve_command_is_one_the_runtime_accepts_with_workers_per_requested_core() -> None:
+    """The Deployment's command parses with the real `recops serve` options."""
+
+    from typer.main import get_command
+
+    from recops_cli.main import app
+    from recops_operator.render.serving import serve_args
+
+    spec = RecModelSpec.model_validate({
+        "dataset": {"format": "synthetic"},
+        "targets": [{"name": "cpu-onnxruntime", "resources": {"cpu": "2500m"}},
+                    {"name": "gpu-tensorrt", "resources": {"gpu": 1}}],
+    })  # fmt: skip
+    group: Any = get_command(app)
+    serve = group.get_command(group.make_context("recops", ["serve"]), "serve")
+    assert serve is not None
+    cpu = serve_args(ServedVersion("ml", "movies", "3", spec.targets[0]))
+    params = serve.make_context("serve", cpu[2:]).params
+    assert (params["engine_workers"], params["engine_threads"]) == (3, 1)
+    assert params["max_batch_size"] == spec.targets[0].max_batch_size
+    gpu = serve_args(ServedVersion("ml", "movies", "3", spec.targets[1]))
+    assert serve.make_context("serve", gpu[2:]).params["engine_workers"] is None  # runtime: 1
