@@ -22,7 +22,7 @@ from recops_trainer.hooks import STATE_FILE, write_state
 from recops_trainer.model import SSEPT
 from recops_trainer.snapshot import read_snapshot
 from recops_trainer.split import leave_one_out
-from recops_trainer.tracking import epoch_metrics
+from recops_trainer.tracking import EpochMetricsLogger, epoch_metrics
 from recops_trainer.train import Distributed, EpochResult, TrainState, fit
 
 # Fault injection for recovery tests and drills: the last worker exits at this epoch, once
@@ -135,12 +135,17 @@ def _worker(loop_config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume = TrainState.load(Path(folder) / STATE_FILE)
-    hook = _RayReport(config.resources.checkpoint_every, rank, loop_config.get("fault"), world)
+    hooks: list[Any] = [
+        _RayReport(config.resources.checkpoint_every, rank, loop_config.get("fault"), world)
+    ]
+    mlflow = loop_config.get("mlflow")
+    if mlflow and rank == 0:
+        hooks.append(EpochMetricsLogger(mlflow["uri"], mlflow["run_id"]))
     fit(
         split,
         config.model,
         config.training,
-        hooks=[hook],
+        hooks=hooks,
         resume=resume,
         dist=_distributed(rank, world),
     )
@@ -160,8 +165,13 @@ def fit_on_ray(
     *,
     name: str,
     resume_state: Path | None = None,
+    mlflow_run: tuple[str, str] | None = None,
 ) -> TrainState:
-    """Run ``fit`` under a ``TorchTrainer``; returns the final train state (with best model)."""
+    """Run ``fit`` under a ``TorchTrainer``; returns the final train state (with best model).
+
+    ``mlflow_run`` (tracking URI, run id): the rank-0 worker logs each epoch's metrics to
+    that run as it trains.
+    """
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -173,6 +183,7 @@ def fit_on_ray(
         "config": config.model_dump(mode="json", by_alias=True),
         "snapshot": str(Path(snapshot_dir).resolve()),
         "fault": fault_from_env(),
+        "mlflow": {"uri": mlflow_run[0], "run_id": mlflow_run[1]} if mlflow_run else None,
     }
     resume_checkpoint = None
     if resume_state is not None:

@@ -87,14 +87,24 @@ def _train(
         needed = config.resources.workers * config.resources.cpus_per_worker
         with ray_session(num_cpus=max(os.cpu_count() or 1, needed)):
             storage = config.resources.storage_path or str((out / "ray").resolve())
+            from recops_trainer.tracking import portable_uri
+
+            mlflow_run = (portable_uri(tracker.uri), tracker.run_id) if tracker else None
             state = fit_on_ray(
-                config, snapshot_dir, storage, name=run_name, resume_state=resume_state
-            )
+                config, snapshot_dir, storage, name=run_name, resume_state=resume_state,
+                mlflow_run=mlflow_run,
+            )  # fmt: skip
         model = build_model(split, config.model)
         model.load_state_dict(state.best_model_state or state.model_state)
         model.eval()
         if tracker is not None:
+            # The rank-0 worker logged epochs as they ended; add those it could not.
+            from recops_trainer.tracking import logged_steps
+
+            live = logged_steps(tracker.client, tracker.run_id)
             for row in state.history:
+                if row["epoch"] in live:
+                    continue
                 metrics = {"loss": row["loss"]}
                 if row.get("val"):
                     metrics["val_ndcg_at_10"] = row["val"]["sampled"]["ndcg@10"]

@@ -10,6 +10,7 @@ tags ``recops.training_run``, ``recops.dataset_hash``, ``recops.protocol``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import tempfile
@@ -22,6 +23,8 @@ from recops_trainer.evaluate import flat_metrics
 from recops_trainer.model import SSEPT
 from recops_trainer.train import EpochResult, TrainState
 
+log = logging.getLogger(__name__)
+
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlruns"
 DEFAULT_MODEL_NAME = "recops"
@@ -33,6 +36,17 @@ def tracking_uri(settings: MlflowSettings) -> str:
         or settings.tracking_uri
         or f"sqlite:///{Path(DEFAULT_DB).resolve()}"
     )
+
+
+def portable_uri(uri: str) -> str:
+    """``uri`` as another process with another working directory must write it (Ray
+    workers run in their trial folder): relative SQLite and file-store paths made absolute."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str(Path(uri[len(prefix) :]).resolve())
+    if "://" not in uri and not uri.startswith(("file:", "databricks")):
+        return str(Path(uri).resolve())
+    return uri
 
 
 def registered_name(config: TrainConfig) -> str:
@@ -79,6 +93,46 @@ def epoch_metrics(result: EpochResult) -> dict[str, float]:
         out["val_full_ndcg_at_10"] = float(full["ndcg@10"])
         out["val_full_hr_at_10"] = float(full["hr@10"])
     return out
+
+
+class EpochMetricsLogger:
+    """Per-epoch hook that logs ``epoch_metrics`` to an existing MLflow run as training goes.
+
+    Ray Train's rank-0 worker runs it, so a long distributed run shows its curves live.
+    A tracking server the worker cannot reach costs a warning, never the training: the
+    driver logs what is missing once training ends (:func:`logged_steps`).
+    """
+
+    def __init__(self, uri: str, run_id: str) -> None:
+        self.uri, self.run_id = uri, run_id
+        self._client: Any = None
+        self._failed = False
+
+    def __call__(self, result: EpochResult, state: TrainState, model: SSEPT) -> None:
+        if self._failed:
+            return
+        try:
+            import time
+
+            from mlflow import MlflowClient
+            from mlflow.entities import Metric
+
+            if self._client is None:
+                self._client = MlflowClient(self.uri)
+            now = int(time.time() * 1000)
+            batch = [
+                Metric(k, float(v), now, result.epoch) for k, v in epoch_metrics(result).items()
+            ]
+            self._client.log_batch(self.run_id, metrics=batch)
+        except Exception as exc:  # the run's curves are not worth the training
+            self._failed = True
+            log.warning("MLflow at %s unreachable from the worker (%s); epochs are logged "
+                        "after training instead", self.uri, exc)  # fmt: skip
+
+
+def logged_steps(client: Any, run_id: str, key: str = "loss") -> set[int]:
+    """The epochs whose metrics are already in the run (logged live by a worker)."""
+    return {m.step for m in client.get_metric_history(run_id, key)}
 
 
 class Tracker:

@@ -93,6 +93,54 @@ def test_a_lost_worker_is_replaced_and_training_resumes(
     assert [h["epoch"] for h in state.history] == [1, 2, 3, 4, 5]
 
 
+def test_the_rank_0_worker_logs_each_epoch_to_mlflow_as_it_trains(
+    ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    from recops_trainer.ray_train import fit_on_ray
+    from recops_trainer.tracking import logged_steps, portable_uri
+
+    # A relative SQLite URI, as a user may write it: the workers run in another folder.
+    monkeypatch.chdir(tmp_path)
+    uri = portable_uri("sqlite:///live.db")
+    assert uri == f"sqlite:///{tmp_path / 'live.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("live")).info.run_id
+    cfg = config({"format": "synthetic"}, 2, epochs=3)
+    _, folder = prepared(cfg, tmp_path / "snap")
+    fit_on_ray(cfg, folder, str(tmp_path / "ray"), name="live", mlflow_run=(uri, run_id))
+    # Nothing but the worker wrote to the run: every epoch is there, once, with validation.
+    assert logged_steps(client, run_id) == {1, 2, 3}
+    assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1, 2, 3]
+    assert [m.step for m in client.get_metric_history(run_id, "val_ndcg_at_10")] == [2, 3]
+
+
+def test_recops_train_on_ray_tracks_every_epoch_once(
+    ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker logs the epochs; the driver adds only what it could not (nothing here)."""
+    from mlflow import MlflowClient
+
+    from recops_trainer.runner import run_train
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = parse_config({
+        "dataset": {"format": "synthetic"},
+        "model": {"maxlen": 20, "itemDim": 16, "userDim": 8, "epochs": 3, "batchSize": 64},
+        "resources": {"workers": 2, "cpusPerWorker": 1},
+        "training": {"evalEvery": 1, "threads": 1},
+        "mlflow": {"trackingUri": "sqlite:///runs.db", "registeredModelName": "on-ray"},
+    })  # fmt: skip
+    summary = run_train(cfg, output=tmp_path / "out", backend="ray")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'runs.db'}")
+    run_id = summary["mlflow_run_id"]
+    assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1, 2, 3]
+    assert [m.step for m in client.get_metric_history(run_id, "epoch_seconds")] == [1, 2, 3]
+    assert client.get_run(run_id).data.tags["recops.backend"] == "ray"
+
+
 def test_tune_runs_four_trials_and_registers_the_best(
     ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
