@@ -189,13 +189,33 @@ READERS: dict[DatasetFormat, Callable[[io.TextIOBase], pd.DataFrame]] = {
 }
 
 
+def fetch_url(uri: str, cache: Path | None = None) -> Path:
+    """An http(s) dataset file in the cache, downloaded once (named after the URL)."""
+    name = Path(uri.split("?", 1)[0]).name or "data"
+    key = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    target = (cache or data_dir()) / "urls" / f"{key}-{name}"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(target.suffix + ".partial")
+        try:
+            with urllib.request.urlopen(uri, timeout=60) as response:
+                partial.write_bytes(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            partial.unlink(missing_ok=True)
+            raise DataUnavailableError(f"dataset.uri {uri}: cannot download it ({exc})") from exc
+        partial.rename(target)
+    return target
+
+
 def _local_path(uri: str) -> Path:
     if uri.startswith("file://"):
         return Path(uri[len("file://") :])
+    if uri.startswith(("http://", "https://")):
+        return fetch_url(uri)
     if "://" in uri:
         raise DataUnavailableError(
-            f"dataset.uri {uri}: only local paths are read directly; download the file and "
-            "give its path"
+            f"dataset.uri {uri}: read are local paths, file:// and http(s):// URLs; copy the "
+            "file from object storage (e.g. an init container) and give its path"
         )
     return Path(uri)
 
@@ -220,7 +240,12 @@ def resolve_source(fmt: DatasetFormat, uri: str | None, sha256: str | None) -> P
     if not path.is_file():
         raise DataUnavailableError(f"dataset.uri {path} does not exist")
     if sha256:
-        verify(path, "sha256", sha256)
+        try:
+            verify(path, "sha256", sha256)
+        except DataUnavailableError:
+            if uri.startswith(("http://", "https://")):
+                path.unlink(missing_ok=True)  # a fixed upstream file is fetched again
+            raise
     return path
 
 

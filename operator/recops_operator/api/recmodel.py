@@ -50,8 +50,9 @@ class DatasetSource(ApiModel):
     uri: str | None = Field(
         default=None,
         max_length=2048,
-        description="Location of the file or archive (local path, s3://, gs://, https://). "
-        "Empty means the GroupLens download for MovieLens formats.",
+        description="Location of the file or archive: a local path, file:// or http(s):// "
+        "(downloaded once into the cache). Empty means the GroupLens download for MovieLens "
+        "formats.",
     )
     sha256: str | None = Field(
         default=None,
@@ -118,6 +119,18 @@ class ModelHyperparameters(ApiModel):
         default=1, ge=1, le=10000, description="Sampled negatives per position (1 for bce)."
     )
     seed: int = Field(default=42, ge=0, description="Random seed.")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelHyperparameters:
+        # The trainer makes the same check; here it fails the spec, not a training Job.
+        user = 0 if self.architecture == Architecture.SASREC else self.user_dim
+        width = self.item_dim + user
+        if width % self.num_heads:
+            raise ValueError(
+                f"numHeads ({self.num_heads}) must divide the model width, itemDim + userDim "
+                f"({width}): choose a divisor, or change the widths"
+            )
+        return self
 
 
 class TrainingResources(ApiModel):

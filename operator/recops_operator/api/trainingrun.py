@@ -64,6 +64,18 @@ class TuneSpec(ApiModel):
         description="Hyperparameter (camelCase name from spec.model) to its range.",
     )
 
+    @model_validator(mode="after")
+    def _known_parameters(self) -> TuneSpec:
+        # The trainer makes the same check; here it fails the spec, not a tuning Job.
+        names = {f.alias or n for n, f in ModelHyperparameters.model_fields.items()}
+        unknown = sorted(set(self.search_space) - names)
+        if unknown:
+            raise ValueError(
+                f"searchSpace: unknown hyperparameters {', '.join(unknown)}; use camelCase "
+                f"names of spec.model ({', '.join(sorted(names))})"
+            )
+        return self
+
 
 class TrainingRunSpec(ApiModel):
     """One training or tuning job; unset fields come from the RecModel."""

@@ -233,7 +233,8 @@ def render_ray_job(
 def render_fallback_job(
     inputs: TrainingJobInputs, job_name: str, settings: OperatorSettings, owner: Obj | None
 ) -> Obj:
-    """Without KubeRay: one pod that starts a local Ray and trains with all the workers' share.
+    """Without KubeRay: one pod with all the workers' share, training in-process (one worker)
+    or on a private local Ray (several; `recops train` starts it when no RAY_ADDRESS is set).
 
     Retries are counted by the TrainingRun (one Job per attempt), so the Job itself never retries.
     """
@@ -248,7 +249,6 @@ def render_fallback_job(
         gpus,
         command=entrypoint(inputs, job_name),
     )
-    container["env"].append({"name": "RECOPS_RAY_LOCAL", "value": "1"})
     spec: Obj = {
         "backoffLimit": 0,
         "ttlSecondsAfterFinished": settings.ray_job_ttl_seconds,

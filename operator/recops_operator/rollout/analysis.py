@@ -15,7 +15,9 @@ def step_metrics(policy: RolloutPolicy, step: CanaryStep) -> list[AnalysisMetric
     """The policy's metrics an analysis step measures (all of them when it names none)."""
     assert step.analysis is not None
     names = step.analysis.metrics
-    return [m for m in policy.metrics if names is None or m.name in names]
+    # None and [] both mean all: an empty list must not make a step that measures nothing
+    # and so passes at once.
+    return [m for m in policy.metrics if not names or m.name in names]
 
 
 def current_step(policy: RolloutPolicy, status: RolloutStatus) -> CanaryStep | None:

@@ -104,6 +104,21 @@ def test_models_refuse(repo_root: Path, example: str, path: str, value: Any, nam
     assert any(names in line for line in lines), lines
 
 
+# Checks only the models make (the operator reports them as InvalidSpec before any Job runs).
+MODEL_CASES: list[tuple[str, str, Any, str]] = [
+    ("recmodel.yaml", "spec.model.numHeads", 3, "numHeads (3) must divide"),
+    ("trainingrun.yaml", "spec.tune.searchSpace.learningrate",
+     {"distribution": "choice", "values": [0.1]}, "unknown hyperparameters learningrate"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("example", "path", "value", "names"), MODEL_CASES)
+def test_models_refuse_what_the_trainer_would(
+    repo_root: Path, example: str, path: str, value: Any, names: str
+) -> None:
+    test_models_refuse(repo_root, example, path, value, names)
+
+
 @pytest.mark.parametrize("example", ["recmodel.yaml", "trainingrun.yaml", "rollout.yaml"])
 def test_valid_examples_pass_both(
     repo_root: Path,

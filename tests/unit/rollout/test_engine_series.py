@@ -276,3 +276,15 @@ def test_failure_limit_tolerates_that_many_failures() -> None:
     assert r.status.phase == RolloutPhase.ABORTED
     err = next(m for m in r.status.metrics or [] if m.name == "error-rate")
     assert err.failures == 2
+
+
+def test_an_analysis_step_naming_no_metrics_measures_all_of_them() -> None:
+    from recops_operator.rollout.analysis import step_metrics
+
+    p = policy()
+    every = {m.name for m in p.metrics}
+    for names in (None, []):
+        step = CanaryStep(analysis=AnalysisStep(metrics=names))
+        assert {m.name for m in step_metrics(p, step)} == every
+    only = CanaryStep(analysis=AnalysisStep(metrics=["hit-rate"]))
+    assert [m.name for m in step_metrics(p, only)] == ["hit-rate"]

@@ -100,3 +100,43 @@ def test_every_grouplens_format_has_a_pinned_archive() -> None:
     for archive in datasets.ARCHIVES.values():
         assert archive.url.startswith("https://files.grouplens.org/")
         assert len(archive.digest) == {"md5": 32, "sha256": 64}[archive.algorithm]
+
+
+def test_an_https_uri_is_downloaded_once_and_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    body = b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n"
+    (served / "u.data").write_bytes(body)
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(served))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("RECOPS_DATA_DIR", str(tmp_path / "cache"))
+    uri = f"http://127.0.0.1:{server.server_address[1]}/u.data"
+    digest = hashlib.sha256(body).hexdigest()
+    try:
+        for _ in range(2):
+            path = datasets.resolve_source(DatasetFormat.MOVIELENS_100K, uri, digest)
+            assert len(_rows(read_interactions(DatasetFormat.MOVIELENS_100K, path))) == 2
+        assert len(requests) == 1  # the second read comes from the cache
+        with pytest.raises(DataUnavailableError, match="sha256"):
+            datasets.resolve_source(DatasetFormat.MOVIELENS_100K, uri, "0" * 64)
+        assert len(requests) == 1
+        with pytest.raises(DataUnavailableError, match="cannot download"):
+            datasets.resolve_source(DatasetFormat.MOVIELENS_100K, uri + ".missing", None)
+    finally:
+        server.shutdown()
+    with pytest.raises(DataUnavailableError, match="object storage"):
+        datasets.resolve_source(DatasetFormat.MOVIELENS_100K, "s3://bucket/u.data", None)
