@@ -40,6 +40,7 @@ class DatasetSource(_Camel):
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     min_interactions: int = Field(default=5, ge=1, le=1000)
     include_feedback: bool = True
+    feedback_log: str | None = Field(default=None, max_length=2048)
 
 
 class Architecture(StrEnum):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import urllib.error
 import urllib.request
@@ -247,6 +248,35 @@ def resolve_source(fmt: DatasetFormat, uri: str | None, sha256: str | None) -> P
                 path.unlink(missing_ok=True)  # a fixed upstream file is fetched again
             raise
     return path
+
+
+# Serving feedback that counts as an interaction (an impression is not one).
+FEEDBACK_INTERACTIONS = frozenset({"click", "watch", "rating"})
+
+
+def read_feedback(folder: Path) -> pd.DataFrame:
+    """Interactions from `recops serve --feedback-log` folders below ``folder``.
+
+    Reads the sealed segments (``*.jsonl``; a ``.part`` is still being written) of every
+    server's folder; the record format is the runtime's (``recops_runtime.feedback_log``).
+    ``order`` is the event's Unix time, so events follow the data set's own history.
+    """
+    if not folder.is_dir():
+        raise DataUnavailableError(f"dataset.feedbackLog {folder} is not a folder")
+    rows = []
+    for segment in sorted(folder.rglob("*.jsonl")):
+        with segment.open(encoding="utf-8") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if (
+                    record.get("kind") == "feedback"
+                    and record.get("event") in FEEDBACK_INTERACTIONS
+                ):
+                    rows.append((str(record["user_id"]), str(record["item_id"]), int(record["ts"])))
+    frame = pd.DataFrame(rows, columns=["user", "item", "order"])
+    return frame.astype({"order": "int64"})
 
 
 def read_interactions(fmt: DatasetFormat, path: Path) -> pd.DataFrame:

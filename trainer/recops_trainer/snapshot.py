@@ -172,4 +172,9 @@ def load_source(source: DatasetSource, *, synthetic_seed: int = 0) -> Snapshot:
         return build_snapshot(frame, source, origin=f"synthetic(seed={synthetic_seed})")
     path = datasets.resolve_source(source.format, source.uri, source.sha256)
     frame = datasets.read_interactions(source.format, path)
-    return build_snapshot(frame, source, origin=str(path.name))
+    origin = str(path.name)
+    if source.include_feedback and source.feedback_log:
+        feedback = datasets.read_feedback(Path(source.feedback_log))
+        frame = pd.concat([frame, feedback], ignore_index=True)
+        origin += f" + {len(feedback)} feedback events"
+    return build_snapshot(frame, source, origin=origin)

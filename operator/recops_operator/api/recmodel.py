@@ -67,7 +67,14 @@ class DatasetSource(ApiModel):
     )
     include_feedback: bool = Field(
         default=True,
-        description="Append the serving feedback log (clicks, views) to the interactions.",
+        description="Append the serving feedback found in feedbackLog (clicks, watches, "
+        "ratings) to the interactions.",
+    )
+    feedback_log: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Folder (in the training pod) holding `recops serve --feedback-log` "
+        "folders; their sealed segments are read when includeFeedback is on. Empty: none.",
     )
 
 

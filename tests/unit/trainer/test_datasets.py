@@ -140,3 +140,41 @@ def test_an_https_uri_is_downloaded_once_and_verified(
         server.shutdown()
     with pytest.raises(DataUnavailableError, match="object storage"):
         datasets.resolve_source(DatasetFormat.MOVIELENS_100K, "s3://bucket/u.data", None)
+
+
+def test_serving_feedback_joins_the_interactions(tmp_path: Path) -> None:
+    import json
+
+    from recops_trainer.config import DatasetSource
+    from recops_trainer.snapshot import load_source
+
+    data = tmp_path / "u.data"
+    data.write_text("".join(f"{u}\t{i}\t3\t{1000 + i}\n" for u in (1, 2) for i in range(1, 6)))
+    server = tmp_path / "feedback" / "serve-0"
+    server.mkdir(parents=True)
+
+    def record(event: str, user: int, item: int) -> str:
+        return json.dumps({"kind": "feedback", "ts": 1.7e9 + item, "request_id": "r",
+                           "user_id": str(user), "version": "1", "item_id": str(item),
+                           "event": event, "value": 0.0, "recommended": True}) + "\n"  # fmt: skip
+
+    served = json.dumps({"kind": "recommendation", "ts": 1.7e9, "user_id": "1", "items": ["9"]})
+    (server / "0001.jsonl").write_text(
+        served + "\n" + record("click", 1, 6) + record("impression", 1, 7) + record("watch", 2, 6)
+    )
+    (server / "0002.jsonl.part").write_text(record("click", 1, 8))  # still being written
+    source = {"format": "movielens-100k", "uri": str(data), "minInteractions": 1}
+    with_feedback = load_source(
+        DatasetSource.model_validate({**source, "feedbackLog": str(tmp_path / "feedback")})
+    )
+    assert with_feedback.manifest["stats"]["interactions"] == 12  # 10 + a click + a watch
+    assert with_feedback.manifest["source"] == "u.data + 2 feedback events"
+    user_1 = with_feedback.sequences[with_feedback.user_ids.index("1")]
+    assert with_feedback.item_ids[user_1[-1] - 1] == "6"  # after the history it extends
+    off = DatasetSource.model_validate(
+        {**source, "feedbackLog": str(tmp_path / "feedback"), "includeFeedback": False}
+    )
+    assert load_source(off).manifest["stats"]["interactions"] == 10
+    missing = DatasetSource.model_validate({**source, "feedbackLog": str(tmp_path / "nowhere")})
+    with pytest.raises(DataUnavailableError, match="feedbackLog"):
+        load_source(missing)
