@@ -63,8 +63,12 @@ def ray_session(num_cpus: int | None = None) -> Iterator[None]:
 
 
 def _distributed(rank: int, world: int) -> Distributed:
+    import ray.train.torch
+
+    # The GPU Ray gave this worker (CUDA_VISIBLE_DEVICES is set per worker), or the CPU.
+    device = ray.train.torch.get_device()
     if world == 1:
-        return Distributed()
+        return Distributed(device=device)
     import torch.distributed as tdist
 
     def sync_gradients(model: torch.nn.Module) -> None:
@@ -83,11 +87,12 @@ def _distributed(rank: int, world: int) -> Distributed:
             offset += n
 
     def broadcast(values: list[float]) -> list[float]:
-        tensor = torch.tensor(values, dtype=torch.float64)
+        # NCCL (GPU workers) only moves tensors that live on the worker's GPU.
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
         tdist.broadcast(tensor, src=0)
         return [float(v) for v in tensor.tolist()]
 
-    return Distributed(rank, world, sync_gradients, broadcast)
+    return Distributed(rank, world, sync_gradients, broadcast, device)
 
 
 class _RayReport:

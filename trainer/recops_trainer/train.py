@@ -9,9 +9,9 @@ verdict shared with the others so that every worker stops at the same epoch.
 
 from __future__ import annotations
 
-import copy
 import io
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +43,7 @@ class Distributed:
     world: int = 1
     sync_gradients: Callable[[torch.nn.Module], None] | None = None
     broadcast: Callable[[list[float]], list[float]] | None = None
+    device: torch.device | None = None  # None: training_device()
 
     @property
     def is_main(self) -> bool:
@@ -110,19 +111,39 @@ def build_model(split: Split, hp: ModelHyperparameters) -> SSEPT:
     return SSEPT(shape)
 
 
+def training_device() -> torch.device:
+    """CUDA when this process sees a GPU (Ray gives each GPU worker its own), else the CPU.
+
+    ``RECOPS_DEVICE=cpu`` keeps training on the CPU on a machine that has a GPU.
+    """
+    wanted = os.environ.get("RECOPS_DEVICE", "auto")
+    if wanted == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of a state dict in host memory: checkpoints load anywhere, and later steps
+    cannot change it."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
 def model_scorer(model: SSEPT, batch_size: int = 256) -> Callable[[Any, Any], Any]:
     """The evaluation harness's scorer for a torch model (eval mode, no gradients)."""
 
     def score(users: np.ndarray, history: np.ndarray) -> np.ndarray:
         was_training = model.training
+        device = next(model.parameters()).device
         model.eval()
         try:
             with torch.no_grad():
                 parts = [
                     model(
-                        torch.from_numpy(users[i : i + batch_size]),
-                        torch.from_numpy(history[i : i + batch_size]),
-                    ).numpy()
+                        torch.from_numpy(users[i : i + batch_size]).to(device),
+                        torch.from_numpy(history[i : i + batch_size]).to(device),
+                    )
+                    .cpu()
+                    .numpy()
                     for i in range(0, len(users), batch_size)
                 ]
         finally:
@@ -162,7 +183,7 @@ def _length_groups(batch: Batch, groups: int) -> list[tuple[np.ndarray, int]]:
 
 
 def _accumulate_gradients(
-    model: SSEPT, batch: Batch, hp: ModelHyperparameters, items: int
+    model: SSEPT, batch: Batch, hp: ModelHyperparameters, items: int, device: torch.device
 ) -> float:
     """Backpropagate the batch loss; returns its value.
 
@@ -177,10 +198,10 @@ def _accumulate_gradients(
         weight = int(pos_all[rows].sum()) / count
         if weight == 0:
             continue
-        users = torch.from_numpy(batch.users[rows])
-        seq = torch.from_numpy(batch.seq[rows, -length:])
-        pos = torch.from_numpy(batch.pos[rows, -length:])
-        neg = torch.from_numpy(batch.neg[rows, -length:])
+        users = torch.from_numpy(batch.users[rows]).to(device)
+        seq = torch.from_numpy(batch.seq[rows, -length:]).to(device)
+        pos = torch.from_numpy(batch.pos[rows, -length:]).to(device)
+        neg = torch.from_numpy(batch.neg[rows, -length:]).to(device)
         logits = model.score_positions(users, seq, torch.cat([pos.unsqueeze(-1), neg], dim=-1))
         mask = (pos != 0).to(logits.dtype)
         loss = sequence_loss(hp.loss, logits[..., 0], logits[..., 1:], mask, items) * weight
@@ -204,7 +225,8 @@ def fit(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(hp.seed)
-    model = build_model(split, hp)
+    device = dist.device or training_device()
+    model = build_model(split, hp).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=hp.learning_rate, betas=(0.9, 0.98))
     sse_user, sse_item = hp.effective_sse
     sampler = TrainSampler(
@@ -238,7 +260,7 @@ def fit(
         for _ in range(steps):
             batch = sampler.batch(local_batch)
             optimizer.zero_grad(set_to_none=True)
-            total += _accumulate_gradients(model, batch, hp, split.num_items)
+            total += _accumulate_gradients(model, batch, hp, split.num_items, device)
             if dist.sync_gradients is not None:
                 dist.sync_gradients(model)
             optimizer.step()
@@ -249,7 +271,7 @@ def fit(
         if state.epoch % settings.eval_every == 0 or last:
             _validate_epoch(split, model, settings, hp.seed, state, result, dist)
         result.final = last or state.stopped_early
-        state.model_state = model.state_dict()
+        state.model_state = _on_cpu(model.state_dict())
         state.optimizer_state = optimizer.state_dict()
         state.sampler_state = sampler.state()
         state.torch_rng = torch.get_rng_state()
@@ -263,7 +285,8 @@ def fit(
             break
     if state.best_model_state:
         model.load_state_dict(state.best_model_state)
-    model.eval()
+    # Evaluation, export and saving downstream all run on the CPU.
+    model.to("cpu").eval()
     return model, state
 
 
@@ -293,7 +316,7 @@ def _validate_epoch(
     if result.improved:
         state.best_score = score
         state.best_epoch = result.epoch
-        state.best_model_state = copy.deepcopy(model.state_dict())
+        state.best_model_state = _on_cpu(model.state_dict())
         state.bad_evals = 0
     else:
         state.bad_evals += 1

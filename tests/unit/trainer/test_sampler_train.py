@@ -114,3 +114,22 @@ def test_sasrec_ignores_sse_and_user_dim() -> None:
     hp = ModelHyperparameters.model_validate({"architecture": "sasrec", "userDim": 50})
     assert hp.effective_user_dim == 0
     assert hp.effective_sse == (0.0, 0.0)
+
+
+def test_training_hands_back_a_cpu_model_and_host_copies_of_its_state(
+    synthetic_split: Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from recops_trainer.train import training_device
+
+    monkeypatch.setenv("RECOPS_DEVICE", "cpu")
+    assert training_device() == torch.device("cpu")
+    model, state = fit(synthetic_split, small_hp(epochs=1), SETTINGS)
+    params = dict(model.named_parameters())
+    assert all(p.device.type == "cpu" for p in params.values())
+    for states in (state.model_state, state.best_model_state):
+        assert states and all(t.device.type == "cpu" for t in states.values())
+    # Copies, not views of the live parameters: training on cannot change a checkpoint.
+    name, value = next(iter(state.model_state.items()))
+    assert value.data_ptr() != params[name].data_ptr()
