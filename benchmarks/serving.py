@@ -223,7 +223,8 @@ def cpu_seconds(processes: list[Any]) -> float:
 def load(target: str, concurrency: int, args: argparse.Namespace, servers: Any,
          feedback: bool = False) -> dict[str, Any]:  # fmt: skip
     """One closed-loop run; ``servers()`` lists the serving processes whose CPU is counted."""
-    from recops_runtime.loadtest import LoadtestSettings, freeze_heap, run_loadtest
+    from recops_runtime.eventloop import freeze_heap
+    from recops_runtime.loadtest import LoadtestSettings, run_loadtest
     from recops_runtime.sequences import read_sequences
 
     requests = args.requests if concurrency > 1 else min(args.requests, 1000)

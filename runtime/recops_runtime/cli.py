@@ -133,10 +133,10 @@ def loadtest(
     """Replay held-out user sequences against a running service and report per version."""
     from pydantic import ValidationError
 
+    from recops_runtime.eventloop import freeze_heap
     from recops_runtime.loadtest import (
         LoadtestSettings,
         check_loopback,
-        freeze_heap,
         run_loadtest,
     )
     from recops_runtime.sequences import read_sequences

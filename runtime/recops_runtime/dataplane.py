@@ -112,6 +112,7 @@ class DataPlane:
             result, fallback = await self._score(version, request, history, source, deadline)
             response = self._respond(version, request, result, fallback, source)
             series = self.metrics.served(version_label, target_label)
+            series.recommendations.inc()
         except ServiceError as exc:
             self.metrics.requests.labels(version_label, target_label, exc.status.value).inc()
             raise
@@ -178,7 +179,6 @@ class DataPlane:
             ScoredItem(names[i], s)
             for i, s in zip(result.items.tolist(), result.scores.tolist(), strict=True)
         ]
-        self.metrics.served(version.name, version.target).recommendations.inc()
         item_ids = [item.item_id for item in items]
         self.served.remember(request.request_id, Served(version.name, frozenset(item_ids)))
         if self.feedback_log is not None:

@@ -11,7 +11,6 @@ request count and a duration, and talks to loopback addresses only.
 from __future__ import annotations
 
 import asyncio
-import gc
 import ipaddress
 import random
 import socket
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recops_runtime.eventloop import run
+from recops_runtime.eventloop import freeze_heap, run
 from recops_runtime.sequences import UserSequence, read_sequences
 
 
@@ -209,16 +208,6 @@ def _run_process(settings: LoadtestSettings, index: int, requests: int,
     sequences = read_sequences(settings.dataset, max_users=settings.max_users)
     freeze_heap()
     return run(_worker(settings, sequences, index, requests, deadline_wall))
-
-
-def freeze_heap() -> None:
-    """Moves everything alive now out of the garbage collector's reach.
-
-    A generator's replayed sequences are a million long-lived strings; left in the heap,
-    every full collection walks them and pauses all requests in flight, which would show
-    up as server latency. Call it in a process of its own, after loading."""
-    gc.collect()
-    gc.freeze()
 
 
 def run_loadtest(

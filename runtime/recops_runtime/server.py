@@ -10,7 +10,6 @@ queues and flushes the feedback log, so no accepted request is lost.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import grpc
 from aiohttp import web
 
 from recops_runtime.dataplane import DataPlane
+from recops_runtime.eventloop import freeze_heap
 from recops_runtime.feedback_log import FeedbackLog
 from recops_runtime.grpc_service import HealthReporter, build_grpc_server
 from recops_runtime.history import HistoryStore, InMemoryHistoryStore, RedisHistoryStore
@@ -126,11 +126,7 @@ class RecommendationServer:
 async def serve_until_signalled(settings: ServeSettings, ready_line: bool = True) -> None:
     server = RecommendationServer(settings)
     ports = await server.start()
-    # Everything loaded so far (modules, engines, id maps) lives as long as the process:
-    # moved out of the collector's reach, full collections no longer walk it, which keeps
-    # their pauses out of the request latency tail.
-    gc.collect()
-    gc.freeze()
+    freeze_heap()  # engines and id maps loaded: keep full collections out of the tail
     if ready_line:
         # One parseable line, so scripts and tests know the bound ports (port 0 = any free).
         print(f"recops serve ready grpc={ports.grpc} http={ports.http} metrics={ports.metrics}",

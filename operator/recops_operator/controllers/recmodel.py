@@ -51,6 +51,7 @@ from recops_operator.render.serving import (
 )
 from recops_operator.retraining.decide import LiveSignals, signals_wanted
 from recops_operator.retraining.signals import read_signals
+from recops_operator.rollout.durations import parse_time
 from recops_operator.rollout.providers import promql
 from recops_operator.rollout.settings import RolloutSettings
 from recops_operator.validation import InvalidSpecError, parse_spec
@@ -129,10 +130,9 @@ async def _observe(
             DEPLOYMENTS, namespace, {LABEL_RECMODEL: name, LABEL_COMPONENT: "serving"}
         )
     }
-    created_text = meta.get("creationTimestamp")
-    created = datetime.fromisoformat(created_text.replace("Z", "+00:00")) if created_text else now
+    created = parse_time(meta["creationTimestamp"]) if meta.get("creationTimestamp") else now
     last = status.last_training_time
-    since = datetime.fromisoformat(last.replace("Z", "+00:00")) if last else created
+    since = parse_time(last) if last else created
     return RecModelObservation(
         now=now,
         generation=meta.get("generation"),

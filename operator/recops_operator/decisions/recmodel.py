@@ -62,10 +62,6 @@ def _ts(now: datetime) -> str:
     return now.isoformat().replace("+00:00", "Z")
 
 
-def _parse_ts(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
 def _learn_versions(status: RecModelStatus, runs: list[TrainingRun], events: list[Event]) -> None:
     """Add versions from runs that passed the gate; the newest new one becomes the candidate
     (or the stable version when nothing serves yet). Known versions are never re-decided."""

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from recops_operator.api.recmodel import DriftStatus, DriftTrigger, RecModelSpec, RecModelStatus
 from recops_operator.decisions.trainingrun import Event
 from recops_operator.render.common import object_name
-from recops_operator.rollout.durations import format_time, parse_duration
+from recops_operator.rollout.durations import format_time, parse_duration, parse_time
 from recops_operator.schedule import next_fire
 
 
@@ -48,10 +48,6 @@ def signals_wanted(spec: RecModelSpec, status: RecModelStatus) -> SignalsWanted:
     window = parse_duration(policy.drift.window) if policy.drift.enabled else None
     wants_runs = policy.drift.enabled or policy.schedule is not None
     return SignalsWanted(window, policy.min_new_interactions > 0 and wants_runs)
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def watch_drift(
@@ -110,11 +106,12 @@ def automatic_run(
     Updates ``status`` (a skipped schedule, a drift waiting for data) and appends events.
     """
     policy = spec.retraining
-    last = _parse(status.last_training_time) or created
+    last = parse_time(status.last_training_time) if status.last_training_time else created
     run = kind = None
     due: datetime | None = None
     if policy.schedule:
-        skipped = _parse(status.last_skipped_schedule)
+        text = status.last_skipped_schedule
+        skipped = parse_time(text) if text else None
         due = next_fire(policy.schedule, max(last, skipped) if skipped else last)
         if due <= now:
             run, kind = object_name(name, due.strftime("s%Y%m%d%H%M")), "scheduled"
