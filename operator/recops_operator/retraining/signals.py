@@ -3,6 +3,8 @@ over the drift window, and the feedback events since training last started."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from recops_operator.retraining.decide import LiveSignals
@@ -30,17 +32,18 @@ async def read_signals(
     are, the new interactions when ``since_seconds`` is. Never raises: an unreachable
     Prometheus or a refused query comes back as ``error``."""
     hits = recommendations = new = None
+    at = time.time()  # one instant, so hits and recommendations cover the same scrapes
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
             if stable is not None and window_seconds is not None:
                 rng = promql.window(window_seconds)
-                hits = await query_scalar(client, address, promql.hits(stable, rng, scope))
+                hits = await query_scalar(client, address, promql.hits(stable, rng, scope), at)
                 recommendations = await query_scalar(
-                    client, address, promql.recommendations(stable, rng, scope)
+                    client, address, promql.recommendations(stable, rng, scope), at
                 )
             if since_seconds is not None:
                 rng = promql.window(min(max(since_seconds, 1.0), MAX_RANGE_SECONDS))
-                new = await query_scalar(client, address, promql.feedback_events(rng, scope))
+                new = await query_scalar(client, address, promql.feedback_events(rng, scope), at)
     except (UnreachableError, QueryError) as exc:
         return LiveSignals(stable, hits, recommendations, new, error=str(exc))
     return LiveSignals(stable, hits, recommendations, new)

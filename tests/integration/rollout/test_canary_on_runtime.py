@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 RECOPS = str(Path(sys.executable).with_name("recops"))
 INTERVAL_S = 3.0
-RATE = 200  # requests per second, bounded by the loadtest's duration
+RATE = 300  # requests per second, bounded by the loadtest's duration
 CANDIDATES = {"under-trained": (0.01, None), "failing": (1.0, 1500), "better": (1.0, None)}
 POLICY = {
     "analysisInterval": "3s",

@@ -8,6 +8,7 @@ rollout pauses).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 
 import httpx
@@ -43,9 +44,13 @@ class PrometheusProvider:
         self, plan: MeasurementPlan, stable: str, candidate: str
     ) -> Mapping[str, Observation]:
         rng = promql.window(plan.window_seconds)
+        # One evaluation instant for every query: a built-in metric divides the answers of
+        # several queries, and a scrape landing between two of them would pair one window's
+        # clicks with another's requests.
+        at = time.time()
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             return {
-                m.name: await self._observe_one(client, m, stable, candidate, rng)
+                m.name: await self._observe_one(client, m, stable, candidate, rng, at)
                 for m in plan.metrics
             }
 
@@ -56,16 +61,19 @@ class PrometheusProvider:
         stable: str,
         candidate: str,
         rng: str,
+        at: float,
     ) -> Observation:
         try:
             if metric.prometheus is not None:
                 address = (metric.prometheus.address or self.address).rstrip("/")
                 query = promql.render_custom(metric.prometheus.query, stable, candidate, self.scope)
-                value = await query_scalar(client, address, query)
+                value = await query_scalar(client, address, query, at)
                 return Observation(value=value)
             assert metric.builtin is not None
             queries = promql.builtin_queries(metric.builtin, stable, candidate, rng, self.scope)
-            values = {k: await query_scalar(client, self.address, q) for k, q in queries.items()}
+            values = {
+                k: await query_scalar(client, self.address, q, at) for k, q in queries.items()
+            }
         except UnreachableError as exc:
             return Observation.outage(str(exc))
         except QueryError as exc:
@@ -88,14 +96,18 @@ def _builtin(values: Mapping[str, float | None]) -> Observation:
     )
 
 
-async def query_scalar(client: httpx.AsyncClient, address: str, query: str) -> float | None:
-    """One number from an instant query: a scalar, or a vector of exactly one sample.
+async def query_scalar(
+    client: httpx.AsyncClient, address: str, query: str, at: float | None = None
+) -> float | None:
+    """One number from an instant query (at ``at``, Unix seconds; default now): a scalar,
+    or a vector of exactly one sample.
 
     None when the vector is empty (no data). A vector of several series is a QueryError:
     the metric's query must aggregate (for example with ``sum``).
     """
     try:
-        resp = await client.get(f"{address}/api/v1/query", params={"query": query})
+        params = {"query": query} if at is None else {"query": query, "time": f"{at:.3f}"}
+        resp = await client.get(f"{address}/api/v1/query", params=params)
     except httpx.HTTPError as exc:
         raise UnreachableError(f"Prometheus at {address}: {exc!r}") from exc
     if resp.status_code >= 500:

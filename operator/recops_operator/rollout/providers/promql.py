@@ -36,18 +36,22 @@ def window(seconds: float) -> str:
 
 
 def _increase(metric: str, selector: str, rng: str) -> str:
-    """The increase of a counter over the window, including series born inside it.
+    """The exact increase of a counter over the window, including series born inside it.
 
-    ``increase()`` alone ignores a series' first sample, so a candidate's counters, which
-    appear with its first request, would lose their first scrape's worth of requests and
-    clicks in exactly the window that judges it. A series absent at the window's start
-    counts its whole value (counters start at zero). ``or vector(0)``: a series that never
-    appeared (no errors yet) is zero, not missing.
+    The difference between the last sample and the one a window earlier counts whole
+    requests and clicks: ``increase()`` would extrapolate each series to the window's
+    edges, by a different factor for a sparse counter (clicks) than for a dense one
+    (requests) of the same scrapes, and the ratio of two extrapolations is what the
+    analysis tests. A series reset inside the window (a restarted pod) falls back to
+    ``increase()``, which adds up across resets. A series absent a window ago counts its whole
+    value (counters start at zero). ``or vector(0)``: a series that never appeared (no
+    errors yet) is zero, not missing.
     """
     s = f"{metric}{selector}"
-    old = f"(increase({s}[{rng}]) and {s} offset {rng})"
+    exact = f"((({s} - {s} offset {rng}) >= 0) and (resets({s}[{rng}]) == 0))"
+    reset = f"(increase({s}[{rng}]) and {s} offset {rng})"
     born = f"({s} unless {s} offset {rng})"
-    return f"sum({old} or {born}) or vector(0)"
+    return f"sum({exact} or {reset} or {born}) or vector(0)"
 
 
 def requests(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
