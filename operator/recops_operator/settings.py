@@ -70,6 +70,11 @@ class OperatorSettings(BaseSettings):
         default="recops-artifacts",
         description="PersistentVolumeClaim of the engines (compile Jobs write, serving pods read).",
     )
+    feedback_claim: str | None = Field(
+        default=None,
+        description="ReadWriteMany PersistentVolumeClaim (in each RecModel's namespace) on "
+        "which serving pods log feedback and training pods read it; none: no feedback volume.",
+    )
     gateway_name: str = Field(
         default="recops-gateway", description="Gateway the GRPCRoutes attach to."
     )

@@ -192,6 +192,12 @@ class TrainConfig(_Camel):
     tune: TuneSpec | None = None
     training_run: str | None = Field(default=None, description="<namespace>/<name>.")
     output: str | None = Field(default=None, description="Folder for the run's outputs.")
+    feedback_volume: str | None = Field(
+        default=None,
+        description="The RecModel's folder on the operator's feedback volume, where its "
+        "serving pods log feedback: read when dataset.includeFeedback is on and "
+        "dataset.feedbackLog is empty; absent until a serving pod has started.",
+    )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 

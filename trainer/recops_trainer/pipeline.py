@@ -77,7 +77,11 @@ def run_training(
 ) -> Outcome:
     """Train in this process, then test once and write the model folder."""
     started = time.perf_counter()
-    snapshot = snapshot or load_source(config.dataset, synthetic_seed=config.model.seed)
+    snapshot = snapshot or load_source(
+        config.dataset,
+        synthetic_seed=config.model.seed,
+        feedback_volume=config.feedback_volume,
+    )
     log_snapshot(snapshot)
     split = leave_one_out(snapshot)
     model, state = fit(

@@ -143,7 +143,11 @@ def run_train(
         out = output_dir(config, output, run_name)
     out.mkdir(parents=True, exist_ok=True)
     name = run_name or out.name
-    snapshot = load_source(config.dataset, synthetic_seed=config.model.seed)
+    snapshot = load_source(
+        config.dataset,
+        synthetic_seed=config.model.seed,
+        feedback_volume=config.feedback_volume,
+    )
     log_snapshot(snapshot)
     ray = use_ray(config, backend)
     tracker = None

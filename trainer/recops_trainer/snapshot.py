@@ -163,8 +163,15 @@ def read_snapshot(folder: Path) -> Snapshot:
     return Snapshot(sequences, user_ids, item_ids, manifest)
 
 
-def load_source(source: DatasetSource, *, synthetic_seed: int = 0) -> Snapshot:
-    """Read (or generate) the data a ``DatasetSource`` names and build its snapshot."""
+def load_source(
+    source: DatasetSource, *, synthetic_seed: int = 0, feedback_volume: str | None = None
+) -> Snapshot:
+    """Read (or generate) the data a ``DatasetSource`` names and build its snapshot.
+
+    Feedback comes from ``source.feedbackLog``, which must exist, or else from
+    ``feedback_volume``, the operator's folder for the RecModel, which is absent until
+    a serving pod started (a RecModel's first training has no feedback yet).
+    """
     from recops_trainer import datasets, synthetic
 
     if source.format == DatasetFormat.SYNTHETIC:
@@ -173,8 +180,11 @@ def load_source(source: DatasetSource, *, synthetic_seed: int = 0) -> Snapshot:
     path = datasets.resolve_source(source.format, source.uri, source.sha256)
     frame = datasets.read_interactions(source.format, path)
     origin = str(path.name)
-    if source.include_feedback and source.feedback_log:
-        feedback = datasets.read_feedback(Path(source.feedback_log))
+    folder = source.feedback_log
+    if folder is None and feedback_volume and Path(feedback_volume).is_dir():
+        folder = feedback_volume
+    if source.include_feedback and folder:
+        feedback = datasets.read_feedback(Path(folder))
         frame = pd.concat([frame, feedback], ignore_index=True)
         origin += f" + {len(feedback)} feedback events"
     return build_snapshot(frame, source, origin=origin)

@@ -66,7 +66,11 @@ def run_tune(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = Path(output or config.output or Path("runs") / f"tune-{stamp}")
     out.mkdir(parents=True, exist_ok=True)
-    snapshot = load_source(config.dataset, synthetic_seed=config.model.seed)
+    snapshot = load_source(
+        config.dataset,
+        synthetic_seed=config.model.seed,
+        feedback_volume=config.feedback_volume,
+    )
     log_snapshot(snapshot)
     snapshot_dir = write_snapshot(snapshot, out / "snapshot")
     metric = metric_name(config.tune.metric)

@@ -444,6 +444,13 @@ class DriftStatus(ApiModel):
     message: str | None = Field(default=None, description="Why nothing was measured, if so.")
 
 
+class RetiringVersion(ApiModel):
+    """A replaced stable version whose pods stay, at zero traffic, for a fast rollback."""
+
+    version: ModelVersionStr = Field(description="The version replaced.")
+    scale_down_at: str = Field(description="When its Deployments are deleted (RFC 3339).")
+
+
 class RecModelStatus(ApiModel):
     """What the operator observed and did."""
 
@@ -456,6 +463,11 @@ class RecModelStatus(ApiModel):
         default=None, description="Traffic split as text, e.g. 'v3=90 v4=10' (printer column)."
     )
     versions: list[ModelVersionStatus] | None = Field(default=None, description="Known versions.")
+    retiring: list[RetiringVersion] | None = Field(
+        default=None,
+        description="Former stable versions kept at zero traffic until scaleDownAt "
+        "(the rollout's scaleDownDelaySeconds).",
+    )
     endpoints: list[Endpoint] | None = Field(default=None, description="Serving endpoints.")
     active_training_run: DnsName | None = Field(default=None, description="Running TrainingRun.")
     last_training_time: str | None = Field(default=None, description="When training last started.")

@@ -180,11 +180,17 @@ class TrafficRouting(ApiModel):
 
     grpc_route: DnsName | None = Field(
         default=None,
-        description="Gateway API GRPCRoute whose backend weights are set; the RecModel's "
-        "route when empty.",
+        description="A GRPCRoute of your own (same namespace) to split traffic in: the "
+        "operator sets the weights of its <recmodel>-<target>-stable and -canary backends, "
+        "Services that follow the stable version and the candidate, and leaves the rest of "
+        "the route alone. Empty: the RecModel's own GRPCRoute. Set it on the RecModel; a "
+        "Rollout's policy may only repeat it.",
     )
     sticky: bool = Field(
-        default=False, description="Keep each user on one version for the whole rollout."
+        default=False,
+        description="Keep each user on one version for the whole rollout. Applied where "
+        "recops serve's own router splits the traffic (recops rollout); a GRPCRoute splits "
+        "each request on its own, so in a cluster the Rollout warns (StickyNotApplied).",
     )
 
 
@@ -220,7 +226,9 @@ class RolloutPolicy(ApiModel):
         default=30,
         ge=0,
         le=86400,
-        description="Seconds to keep the old version after promotion or abort.",
+        description="Seconds the losing version keeps its pods, at zero traffic, after the "
+        "verdict: the replaced stable after a promotion (a rollback within them needs no new "
+        "pods), the candidate after an abort (a retry brings them back).",
     )
 
     @model_validator(mode="after")

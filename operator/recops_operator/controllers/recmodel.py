@@ -20,6 +20,7 @@ from recops_operator.api.trainingrun import KIND as TRAININGRUN_KIND
 from recops_operator.api.trainingrun import TrainingRun, TrainingRunSpec
 from recops_operator.controllers.apply import ensure, write_status
 from recops_operator.controllers.context import OperatorContext, post_events
+from recops_operator.controllers.routing import steer_user_route
 from recops_operator.decisions.recmodel import (
     DeploymentObservation,
     RecModelObservation,
@@ -41,11 +42,18 @@ from recops_operator.kube.resources import (
     Resource,
     resource_of,
 )
-from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, labels, metadata
+from recops_operator.render.common import (
+    LABEL_COMPONENT,
+    LABEL_RECMODEL,
+    LABEL_VERSION,
+    labels,
+    metadata,
+)
 from recops_operator.render.serving import (
     render_deployment,
     render_grpc_route,
     render_hpa,
+    render_role_services,
     render_service,
     render_service_monitor,
 )
@@ -125,6 +133,7 @@ async def _observe(
         d["metadata"]["name"]: DeploymentObservation(
             desired=int((d.get("spec") or {}).get("replicas", 1)),
             ready=int((d.get("status") or {}).get("readyReplicas") or 0),
+            version=(d["metadata"].get("labels") or {}).get(LABEL_VERSION),
         )
         for d in await ctx.kube.list(
             DEPLOYMENTS, namespace, {LABEL_RECMODEL: name, LABEL_COMPONENT: "serving"}
@@ -165,6 +174,9 @@ def desired_serving(
         hpa = render_hpa(sv, raw)
         if hpa is not None:
             objs.append(hpa)
+    by_name = {t.name.value: t for t in spec.targets}
+    for target, (stable, canary) in p.roles.items():
+        objs += render_role_services(namespace, name, by_name[target], stable, canary, raw)
     if p.served:
         if ctx.settings.service_monitors:
             objs.append(render_service_monitor(namespace, name, raw))
@@ -176,10 +188,17 @@ def desired_serving(
 async def _prune(
     ctx: OperatorContext, namespace: str, name: str, keep: set[tuple[str, str]]
 ) -> None:
-    """Delete serving objects of versions no longer served (e.g. the old stable after promote)."""
-    selector = {LABEL_RECMODEL: name, LABEL_COMPONENT: "serving"}
+    """Delete serving objects of versions no longer served (e.g. the old stable after
+    promote), and role Services of targets no longer served."""
+    serving = {LABEL_RECMODEL: name, LABEL_COMPONENT: "serving"}
+    routing = {LABEL_RECMODEL: name, LABEL_COMPONENT: "routing"}
     res: Resource
-    for res in (DEPLOYMENTS, SERVICES, HPAS):
+    for res, selector in (
+        (DEPLOYMENTS, serving),
+        (SERVICES, serving),
+        (HPAS, serving),
+        (SERVICES, routing),
+    ):
         for obj in await ctx.kube.list(res, namespace, selector):
             obj_name = obj["metadata"]["name"]
             if (res.kind, obj_name) not in keep:
@@ -243,8 +262,15 @@ async def reconcile(
             if outcome != "unchanged":
                 log.info("%s %s/%s %s", obj["kind"], namespace, obj["metadata"]["name"], outcome)
         await _prune(ctx, namespace, name, keep)
+        events = list(p.events)
+        user_route = spec.rollout_policy.traffic_routing.grpc_route
+        if user_route and p.role_weights and await ctx.kube.serves(GRPCROUTES):
+            targets = list(p.roles)
+            why = await steer_user_route(ctx, namespace, name, user_route, targets, p.role_weights)
+            if why:
+                events.append(Event("Warning", "TrafficRoutingNotApplied", why))
         await write_status(ctx.kube, RECMODELS, namespace, name, old_status, new_status)
-        post_events(raw, p.events)
+        post_events(raw, events)
 
 
 RUNS_INDEX = "recops_trainingruns_by_recmodel"

@@ -79,6 +79,7 @@ def job_inputs(
         active_deadline_seconds=duration_seconds(spec.active_deadline)
         if spec.active_deadline
         else None,
+        feedback_claim=ctx.settings.feedback_claim,
     )
 
 

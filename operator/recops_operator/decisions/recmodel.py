@@ -4,7 +4,7 @@ train, and the status that tells the story. Pure functions of typed inputs."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from recops_operator.api.conditions import (
     ConditionStatus,
@@ -20,13 +20,15 @@ from recops_operator.api.recmodel import (
     RecModelPhase,
     RecModelSpec,
     RecModelStatus,
+    RetiringVersion,
 )
-from recops_operator.api.rollout import Rollout, RolloutPhase
+from recops_operator.api.rollout import Rollout, RolloutPhase, RolloutStatus, Weights
 from recops_operator.api.trainingrun import TrainingPhase, TrainingRun, TrainingRunSpec
 from recops_operator.decisions.trainingrun import Event
 from recops_operator.render.common import object_name
 from recops_operator.render.serving import ServedVersion
 from recops_operator.retraining.decide import LiveSignals, automatic_run, watch_drift
+from recops_operator.rollout.durations import format_time, parse_time
 
 C = RecModelCondition
 ACTIVE_ROLLOUT = {RolloutPhase.PENDING, RolloutPhase.PROGRESSING, RolloutPhase.PAUSED}
@@ -36,6 +38,7 @@ ACTIVE_ROLLOUT = {RolloutPhase.PENDING, RolloutPhase.PROGRESSING, RolloutPhase.P
 class DeploymentObservation:
     desired: int
     ready: int
+    version: str | None = None  # the recops.io/version label
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class RecModelPlan:
     served: list[ServedVersion]
     weights: dict[str, int]
     events: tuple[Event, ...]
+    # Per target, the versions its stable and canary Services select.
+    roles: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The stable/canary split of a user's GRPCRoute (trafficRouting.grpcRoute).
+    role_weights: Weights | None = None
 
 
 def _ts(now: datetime) -> str:
@@ -136,13 +143,82 @@ def _engines(status: RecModelStatus, version: str) -> set[str]:
     return set()
 
 
+def _decided_at(rs: RolloutStatus, action: str) -> datetime | None:
+    """When the rollout last took ``action`` (its verdict is always the newest decision)."""
+    for decision in reversed(rs.history or []):
+        if decision.action == action:
+            return parse_time(decision.time)
+    return None
+
+
+def _scale_down_delay(spec: RecModelSpec, ro: Rollout) -> timedelta:
+    return timedelta(seconds=(ro.spec.policy or spec.rollout_policy).scale_down_delay_seconds)
+
+
+def _retiring(
+    spec: RecModelSpec, status: RecModelStatus, rollouts: list[Rollout], now: datetime
+) -> list[RetiringVersion] | None:
+    """Former stable versions still inside their rollout's scaleDownDelaySeconds.
+
+    Worked out from the Rollouts on every pass rather than remembered, so a deleted Rollout
+    or an edited delay takes effect at once and nothing is left behind.
+    """
+    until: dict[str, datetime] = {}
+    for ro in rollouts:
+        rs = ro.status
+        if rs is None or rs.phase != RolloutPhase.PROMOTED or rs.stable_version is None:
+            continue
+        old = rs.stable_version
+        promoted = _decided_at(rs, "promote")
+        if old in (status.stable_version, status.candidate_version) or promoted is None:
+            continue
+        at = promoted + _scale_down_delay(spec, ro)
+        if at > now:
+            until[old] = max(at, until.get(old, at))
+    return [
+        RetiringVersion(version=v, scale_down_at=format_time(at)) for v, at in sorted(until.items())
+    ] or None
+
+
+def _candidate_parked(
+    spec: RecModelSpec, status: RecModelStatus, rollouts: list[Rollout], now: datetime
+) -> bool:
+    """The candidate's newest rollout was aborted more than scaleDownDelaySeconds ago, and
+    none is active: its pods go. A retry makes the rollout active and brings them back."""
+    mine = [
+        ro
+        for ro in rollouts
+        if ro.spec.candidate_version == status.candidate_version and ro.status and ro.status.phase
+    ]
+    if not mine or any(ro.status and ro.status.phase in ACTIVE_ROLLOUT for ro in mine):
+        return False
+    aborted = [
+        (at, ro)
+        for ro in mine
+        if ro.status
+        and ro.status.phase == RolloutPhase.ABORTED
+        and (at := _decided_at(ro.status, "abort")) is not None
+    ]
+    if len(aborted) < len(mine):  # a promoted or other verdict: not parked
+        return False
+    at, ro = max(aborted, key=lambda pair: pair[0])
+    return at + _scale_down_delay(spec, ro) <= now
+
+
+def _serving_versions(status: RecModelStatus, candidate_parked: bool) -> list[str]:
+    """Stable, candidate (unless parked), then retiring versions: each once, in that order."""
+    versions = [status.stable_version]
+    if not candidate_parked:
+        versions.append(status.candidate_version)
+    versions += [r.version for r in status.retiring or []]
+    return list(dict.fromkeys(v for v in versions if v is not None))
+
+
 def _served(
-    namespace: str, name: str, spec: RecModelSpec, status: RecModelStatus
+    namespace: str, name: str, spec: RecModelSpec, status: RecModelStatus, versions: list[str]
 ) -> list[ServedVersion]:
     served = []
-    for version in (status.stable_version, status.candidate_version):
-        if version is None:
-            continue
+    for version in versions:
         built = _engines(status, version)
         served += [
             ServedVersion(namespace, name, version, t)
@@ -152,16 +228,50 @@ def _served(
     return served
 
 
-def _weights(status: RecModelStatus, rollout: Rollout | None) -> dict[str, int]:
+def _weights(
+    status: RecModelStatus, rollout: Rollout | None, versions: list[str]
+) -> dict[str, int]:
+    """Stable at 100 unless a rollout moved it; every other served version at 0."""
     if status.stable_version is None:
         return {}
-    weights = {status.stable_version: 100}
-    if status.candidate_version:
-        weights[status.candidate_version] = 0
-        if rollout is not None and rollout.status and rollout.status.weights:
-            weights[status.stable_version] = rollout.status.weights.stable
-            weights[status.candidate_version] = rollout.status.weights.candidate
+    weights = dict.fromkeys(versions, 0)
+    weights[status.stable_version] = 100
+    candidate = status.candidate_version
+    if candidate in weights and rollout is not None and rollout.status and rollout.status.weights:
+        weights[status.stable_version] = rollout.status.weights.stable
+        weights[candidate] = rollout.status.weights.candidate
     return weights
+
+
+def _roles(status: RecModelStatus, served: list[ServedVersion]) -> dict[str, tuple[str, str]]:
+    """Per target where the stable version runs: (stable, canary), the canary being the
+    candidate where it runs, else the stable version again."""
+    on = {(sv.version, sv.target.name.value) for sv in served}
+    stable, candidate = status.stable_version, status.candidate_version
+    roles: dict[str, tuple[str, str]] = {}
+    for sv in served:
+        target = sv.target.name.value
+        if stable is None or (stable, target) not in on:
+            continue
+        canary = candidate if candidate is not None and (candidate, target) in on else stable
+        roles[target] = (stable, canary)
+    return roles
+
+
+def _role_weights(status: RecModelStatus, weights: dict[str, int]) -> Weights | None:
+    if status.stable_version is None or status.stable_version not in weights:
+        return None
+    candidate = weights.get(status.candidate_version or "", 0)
+    return Weights(stable=weights[status.stable_version], candidate=candidate)
+
+
+def _scaled_down(obs: RecModelObservation, versions: list[str]) -> list[Event]:
+    """An event per version whose Deployments exist but are no longer wanted."""
+    gone = sorted({d.version for d in obs.deployments.values() if d.version} - set(versions))
+    return [
+        Event("Normal", "ScaledDown", f"version {v} is no longer served: its pods are deleted")
+        for v in gone
+    ]
 
 
 def _training_to_start(
@@ -234,8 +344,11 @@ def plan(
         start_spec = TrainingRunSpec(rec_model=name)
         events.append(Event("Normal", "TrainingStarted", f"TrainingRun {start}"))
 
-    served = _served(namespace, name, spec, s)
-    weights = _weights(s, rollout)
+    s.retiring = _retiring(spec, s, obs.rollouts, now)
+    versions = _serving_versions(s, _candidate_parked(spec, s, obs.rollouts, now))
+    events += _scaled_down(obs, versions)
+    served = _served(namespace, name, spec, s, versions)
+    weights = _weights(s, rollout, versions)
     s.weights = " ".join(f"{v}={w}" for v, w in weights.items()) or None
     s.endpoints = [
         Endpoint(
@@ -254,7 +367,9 @@ def plan(
     if status is None or status.phase != phase:
         events.append(Event("Normal", f"Phase{phase.value}", f"phase {phase.value}"))
     s.observed_generation = gen
-    return RecModelPlan(s, start_spec, served, weights, tuple(events))
+    return RecModelPlan(
+        s, start_spec, served, weights, tuple(events), _roles(s, served), _role_weights(s, weights)
+    )
 
 
 def _report(

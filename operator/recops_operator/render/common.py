@@ -15,8 +15,14 @@ LABEL_TRAINING_RUN = "recops.io/training-run"
 LABEL_VERSION = "recops.io/version"
 LABEL_TARGET = "recops.io/target"
 MANAGER = "recops-operator"
+FEEDBACK_MOUNT = "/feedback"
 
 Obj = dict[str, Any]
+
+
+def feedback_dir(namespace: str, recmodel: str) -> str:
+    """A RecModel's folder on the feedback volume: one subfolder per serving pod below."""
+    return f"{FEEDBACK_MOUNT}/{namespace}/{recmodel}"
 
 
 def object_name(*parts: str, max_length: int = 63) -> str:

@@ -1,5 +1,6 @@
 """Serving objects of a RecModel: per version and target a Deployment, Service and HPA;
-per RecModel a ServiceMonitor and a GRPCRoute that splits traffic between versions."""
+per target a stable and a canary Service that follow the versions; per RecModel a
+ServiceMonitor and a GRPCRoute that splits traffic between versions."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from dataclasses import dataclass
 
 from recops_operator.api.recmodel import DeploymentTarget
 from recops_operator.render.common import (
+    FEEDBACK_MOUNT,
     LABEL_COMPONENT,
     LABEL_RECMODEL,
     LABEL_TARGET,
     LABEL_VERSION,
     Obj,
+    feedback_dir,
     labels,
     metadata,
     object_name,
@@ -145,6 +148,16 @@ def render_deployment(served: ServedVersion, settings: OperatorSettings, owner: 
             {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         ],
     }
+    if settings.feedback_claim:
+        # One folder per pod: a feedback log belongs to one server process.
+        folder = f"{feedback_dir(served.namespace, served.recmodel)}/$(POD_NAME)"
+        container["command"] = [*container["command"], "--feedback-log", folder]
+        pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+        container.setdefault("env", []).append({"name": "POD_NAME", "valueFrom": pod_name})
+        container["volumeMounts"].append({"name": "feedback", "mountPath": FEEDBACK_MOUNT})
+        pod["volumes"].append(
+            {"name": "feedback", "persistentVolumeClaim": {"claimName": settings.feedback_claim}}
+        )
     selector, tols = gpu_placement(t, settings)
     if selector:
         pod["nodeSelector"] = selector
@@ -184,6 +197,41 @@ def render_service(served: ServedVersion, owner: Obj | None) -> Obj:
             ],
         },
     }
+
+
+def role_service_name(recmodel: str, target: str, role: str) -> str:
+    """``<recmodel>-<target>-stable`` or ``-canary``: names that never change."""
+    return object_name(recmodel, target, role)
+
+
+def render_role_services(
+    namespace: str,
+    recmodel: str,
+    target: DeploymentTarget,
+    stable: str,
+    canary: str,
+    owner: Obj | None,
+) -> list[Obj]:
+    """The target's stable and canary Services, selecting the pods of those versions.
+
+    Fixed names give clients a stable address that follows promotions and let a user's
+    own GRPCRoute split traffic by role; with no candidate the canary selects the stable
+    version, so a canary weight never points at no pods. Labelled ``routing``, not
+    ``serving``: the ServiceMonitor must not scrape the same pods twice.
+    """
+    objs = []
+    for role, version in (("stable", stable), ("canary", canary)):
+        served = ServedVersion(namespace, recmodel, version, target)
+        name = role_service_name(recmodel, target.name.value, role)
+        obj = render_service(served, owner)
+        obj["metadata"] = metadata(
+            name,
+            namespace,
+            labels(recmodel, "routing", **{LABEL_TARGET: target.name.value}),
+            owner,
+        )
+        objs.append(obj)
+    return objs
 
 
 def render_hpa(served: ServedVersion, owner: Obj | None) -> Obj | None:

@@ -17,8 +17,10 @@ from recops_operator.api.recmodel import (
 )
 from recops_operator.api.trainingrun import TrainingMode, TuneSpec
 from recops_operator.render.common import (
+    FEEDBACK_MOUNT,
     LABEL_TRAINING_RUN,
     Obj,
+    feedback_dir,
     labels,
     metadata,
     object_name,
@@ -54,6 +56,7 @@ class TrainingJobInputs:
     tune: TuneSpec | None = None
     resume_from: str | None = None
     active_deadline_seconds: int | None = None
+    feedback_claim: str | None = None  # the operator's feedback volume, mounted read-only
 
     @property
     def training_run_ref(self) -> str:
@@ -73,6 +76,8 @@ def train_config(inputs: TrainingJobInputs) -> dict[str, Any]:
     }
     if inputs.tune is not None:
         config["tune"] = inputs.tune.to_wire()
+    if inputs.feedback_claim:
+        config["feedbackVolume"] = feedback_dir(inputs.namespace, inputs.recmodel)
     return config
 
 
@@ -146,6 +151,10 @@ def _container(
         ],
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
     }
+    if inputs.feedback_claim:
+        container["volumeMounts"].append(
+            {"name": "feedback", "mountPath": FEEDBACK_MOUNT, "readOnly": True}
+        )
     env_from = _env_from(inputs)
     if env_from:
         container["envFrom"] = env_from
@@ -168,6 +177,9 @@ def _pod_spec(
             {"name": "scratch", "emptyDir": {}},
         ],
     }
+    if inputs.feedback_claim:
+        claim = {"claimName": inputs.feedback_claim, "readOnly": True}
+        spec["volumes"].append({"name": "feedback", "persistentVolumeClaim": claim})
     if gpu:
         spec["nodeSelector"] = dict(settings.gpu_node_selector)
         spec["tolerations"] = tolerations(settings.gpu_tolerations)

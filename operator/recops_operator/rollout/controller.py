@@ -25,6 +25,7 @@ from recops_operator.api.recmodel import RecModel
 from recops_operator.api.rollout import PLURAL, RolloutPhase, RolloutSpec, RolloutStatus
 from recops_operator.controllers.apply import write_status
 from recops_operator.controllers.context import OperatorContext, post_events
+from recops_operator.controllers.routing import steer_user_route
 from recops_operator.decisions.trainingrun import Event
 from recops_operator.kube.client import Obj
 from recops_operator.kube.resources import DEPLOYMENTS, GRPCROUTES, RECMODELS, ROLLOUTS
@@ -39,13 +40,18 @@ from recops_operator.rollout.providers import promql
 from recops_operator.rollout.providers.prometheus import PrometheusProvider
 from recops_operator.rollout.settings import RolloutSettings
 from recops_operator.rollout.status import ALL_STABLE, initial_status, weights_text
-from recops_operator.rollout.traffic import route_weights
+from recops_operator.rollout.traffic import route_weights, version_backends
 from recops_operator.validation import InvalidSpecError, parse_spec
 
 log = logging.getLogger(__name__)
 SPEC_VALID = "SpecValid"
 INVALID_SPEC = "InvalidSpec"
 _WARNINGS = {"abort"}
+STICKY_IN_CLUSTER = (
+    "trafficRouting.sticky is not applied in a cluster: a GRPCRoute splits each request "
+    "by weight on its own; users keep one version only where recops serve's router splits "
+    "the traffic (recops rollout against one runtime)"
+)
 _WARNING_REASONS = {
     reasons.INCONCLUSIVE_LIMIT_EXCEEDED,
     reasons.METRICS_UNAVAILABLE,
@@ -84,19 +90,29 @@ async def _waiting(
 
 
 async def _apply_weights(
-    ctx: OperatorContext, rm: RecModel, status: RolloutStatus, outcome: Outcome
+    ctx: OperatorContext, raw: Obj, rm: RecModel, status: RolloutStatus, outcome: Outcome
 ) -> bool:
-    """Set the route's backend weights; False when the candidate has no backend yet."""
+    """Set the route's backend weights; False when the candidate has no backend yet.
+
+    The route is the RecModel's own, or the user's route its policy names, where the
+    RecModel's stable and canary Services are the backends.
+    """
     namespace, name = rm.metadata.namespace or "", rm.metadata.name
-    route = await ctx.kube.get(GRPCROUTES, namespace, name)
     weights = outcome.action.weights
+    targets = [t.name.value for t in rm.spec.targets]
+    user_route = rm.spec.rollout_policy.traffic_routing.grpc_route
+    if user_route:
+        why = await steer_user_route(ctx, namespace, name, user_route, targets, weights)
+        if why is None:
+            return True
+        post_events(raw, [Event("Warning", "TrafficRoutingNotApplied", why)])
+        return weights == ALL_STABLE
+    route = await ctx.kube.get(GRPCROUTES, namespace, name)
     if route is None:
         return weights == ALL_STABLE
     assert status.stable_version is not None and status.candidate_version is not None
-    targets = [t.name.value for t in rm.spec.targets]
-    plan = route_weights(
-        route, name, targets, status.stable_version, status.candidate_version, weights
-    )
+    roles = version_backends(name, targets, status.stable_version, status.candidate_version)
+    plan = route_weights(route, roles, weights)
     if plan.missing_candidate and weights.candidate > 0:
         return False
     if plan.changed:
@@ -117,7 +133,17 @@ async def _start(
     """The first status of a rollout, or None (status Pending) while it cannot start."""
     stable = spec.stable_version or (rm.status.stable_version if rm.status else None)
     served = rm.status.candidate_version if rm.status else None
-    if stable is None:
+    route = rm.spec.rollout_policy.traffic_routing.grpc_route
+    asked = spec.policy.traffic_routing.grpc_route if spec.policy else None
+    if asked and asked != route:
+        # The RecModel steers its route between rollouts too; two owners would fight.
+        reason = "GRPCRouteConflict"
+        message = (
+            f"the Rollout's policy names GRPCRoute {asked}, RecModel {spec.rec_model} routes "
+            f"through {f'GRPCRoute {route}' if route else 'its own GRPCRoute'}: name the route "
+            "in the RecModel's rolloutPolicy.trafficRouting.grpcRoute (or leave it out here)"
+        )
+    elif stable is None:
         reason, message = "NoStableVersion", f"RecModel {spec.rec_model} serves no version yet"
     elif stable == spec.candidate_version:
         reason, message = "CandidateIsStable", f"version {stable} is already the stable version"
@@ -129,6 +155,9 @@ async def _start(
             "passes the offline gate"
         )
     else:
+        policy = spec.policy or rm.spec.rollout_policy
+        if policy.traffic_routing.sticky:
+            post_events(raw, [Event("Warning", "StickyNotApplied", STICKY_IN_CLUSTER)])
         return initial_status(stable, spec.candidate_version, controls, now)
     await _waiting(ctx, raw, old, reason, message)
     return None
@@ -200,12 +229,12 @@ async def reconcile(
         outcome = decide(
             policy, status, controls, now, candidate_ready=ready, observations=observations
         )
-        if not await _apply_weights(ctx, rm, status, outcome):
+        if not await _apply_weights(ctx, raw, rm, status, outcome):
             # The route has no backend for the candidate yet: the same as not ready.
             outcome = decide(
                 policy, status, controls, now, candidate_ready=False, observations=observations
             )
-            await _apply_weights(ctx, rm, status, outcome)
+            await _apply_weights(ctx, raw, rm, status, outcome)
         if outcome.action.kind == "promote":
             mlflow = rm.spec.mlflow
             uri = mlflow.tracking_uri or ctx.settings.mlflow_tracking_uri

@@ -30,7 +30,11 @@ from recops_operator.background import BackgroundOperator
 from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube import resources as res
 from recops_operator.kube.client import KubeClient
-from recops_operator.render.serving import ServedVersion, render_grpc_route
+from recops_operator.render.serving import (
+    ServedVersion,
+    render_grpc_route,
+    render_role_services,
+)
 from recops_operator.settings import OperatorSettings
 from recops_runtime.metrics import RuntimeMetrics
 
@@ -70,13 +74,22 @@ class Gateway:
         self.kube, self.registries = kube, metrics
         self.rng = random.Random(0)
 
+    async def resolve(self, route: str, backend: str) -> tuple[str, str]:
+        """(RecModel, version) behind a backend: a Service's selector, as a gateway reads
+        it through the Service's endpoints; else the name of a version's own Service."""
+        svc = await self.kube.get(res.SERVICES, NS, backend)
+        if svc is not None:
+            selector = svc["spec"]["selector"]
+            return selector["recops.io/recmodel"], selector["recops.io/version"]
+        return route, backend.split("-")[1]
+
     async def run(self) -> None:
         while True:
             for route in await self.kube.list(res.GRPCROUTES, NS):
-                metrics = self.registries[route["metadata"]["name"]]
                 for backend in route["spec"]["rules"][0]["backendRefs"]:
-                    version = backend["name"].split("-")[1]
-                    n = 40 * backend["weight"] // 100
+                    model, version = await self.resolve(route["metadata"]["name"], backend["name"])
+                    metrics = self.registries[model]
+                    n = 40 * backend.get("weight", 1) // 100
                     if n:
                         metrics.requests.labels(version, "cpu-onnxruntime", "OK").inc(n)
                         metrics.recommendations.labels(version, "cpu-onnxruntime").inc(n)
@@ -99,7 +112,7 @@ def validate_route(shared_crd_schemas: Path) -> Callable[[dict[str, Any]], None]
     return lambda obj: validator.validate({k: v for k, v in obj.items() if k != "status"})
 
 
-RECMODELS = ("movies", "books", "music", "films")
+RECMODELS = ("movies", "books", "music", "films", "shows")
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +152,21 @@ async def operator(
     os.environ.pop("RECOPS_ROLLOUT_PROMETHEUS_URL", None)
 
 
-async def serving(kube: KubeClient, name: str, stable: str, candidate: str, tracking: str) -> None:
+async def serving(
+    kube: KubeClient,
+    name: str,
+    stable: str,
+    candidate: str,
+    tracking: str,
+    policy: dict[str, Any] | None = None,
+) -> None:
     """What the RecModel controller would have made: the RecModel with its status, one
     ready Deployment per version, and the GRPCRoute with all traffic on stable."""
     await kube.create({
         "apiVersion": "recops.io/v1alpha1", "kind": "RecModel",
         "metadata": {"name": name, "namespace": NS},
         "spec": {"dataset": {"format": "movielens-1m"}, "targets": [{"name": TARGET.name.value}],
-                 "mlflow": {"trackingUri": tracking}},
+                 "mlflow": {"trackingUri": tracking}, "rolloutPolicy": policy or {}},
     })  # fmt: skip
     await kube.patch(res.RECMODELS, NS, name, {"status": {
         "phase": "Serving", "stableVersion": stable, "candidateVersion": candidate}},
@@ -163,9 +183,25 @@ async def serving(kube: KubeClient, name: str, stable: str, candidate: str, trac
                                   "spec": {"containers": [{"name": "serve", "image": "recops"}]}}},
             "status": {"replicas": 1, "readyReplicas": 1},
         })  # fmt: skip
-    route = render_grpc_route(NS, name, [TARGET], {stable: 100, candidate: 0},
-                              OperatorSettings(standalone=True), None)  # fmt: skip
-    await kube.create(route)
+    user_route = ((policy or {}).get("trafficRouting") or {}).get("grpcRoute")
+    if user_route is None:
+        route = render_grpc_route(NS, name, [TARGET], {stable: 100, candidate: 0},
+                                  OperatorSettings(standalone=True), None)  # fmt: skip
+        await kube.create(route)
+        return
+    for svc in render_role_services(NS, name, TARGET, stable, candidate, None):
+        await kube.create(svc)
+    await kube.create({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+        "metadata": {"name": user_route, "namespace": NS},
+        "spec": {"parentRefs": [{"name": "edge"}], "rules": [
+            {"backendRefs": [{"name": f"{name}-{TARGET.name.value}-stable", "port": 8500},
+                             {"name": f"{name}-{TARGET.name.value}-canary", "port": 8500,
+                              "weight": 0}]},
+            {"matches": [{"method": {"service": "search.v1.Search"}}],
+             "backendRefs": [{"name": "search", "port": 9000}]},
+        ]},
+    })  # fmt: skip
 
 
 def rollout(name: str, model: str, candidate: str, policy: dict[str, Any]) -> dict[str, Any]:
@@ -343,6 +379,51 @@ async def test_a_rollout_waits_for_its_recmodel_and_refuses_an_invalid_policy(
     # Fixing the spec starts the rollout over (here: waiting for its RecModel).
     await kube.patch(res.ROLLOUTS, NS, "films-3", {"spec": {"policy": HOLD}})
     await eventually(lambda: reason("films-3", "RecModelNotFound"), "the fixed rollout")
+
+
+async def test_a_users_own_route_is_steered_through_the_role_services(
+    kube: KubeClient,
+    operator: Operator,
+    mlflow_url: str,
+    validate_route: Callable[[dict[str, Any]], None],
+    eventually: Eventually,
+) -> None:
+    await asyncio.to_thread(register_versions, mlflow_url, "shows")
+    policy = {"trafficRouting": {"grpcRoute": "public"}}
+    await serving(kube, "shows", "1", "2", mlflow_url, policy)
+    await kube.create(rollout("shows-2", "shows", "2", HOLD))
+
+    async def split() -> tuple[dict[str, int], list[int]]:
+        route = await kube.get(res.GRPCROUTES, NS, "public")
+        assert route is not None
+        validate_route(route)
+        mine, other = route["spec"]["rules"]
+        weights = {b["name"].rsplit("-", 1)[1]: b.get("weight", 1) for b in mine["backendRefs"]}
+        return weights, [b.get("weight", 1) for b in other["backendRefs"]]
+
+    await eventually(lambda: paused(kube, "shows-2"), "the pause step")
+    # The role backends carry the step's weights; the user's other rule is left alone.
+    assert await split() == ({"stable": 70, "canary": 30}, [1])
+    assert await kube.get(res.GRPCROUTES, NS, "shows") is None  # no route of its own made
+    await kube.patch(res.ROLLOUTS, NS, "shows-2",
+                     {"metadata": {"annotations": {"recops.io/promote": "true"}}})  # fmt: skip
+
+    async def promoted() -> bool:
+        return (await rollout_status(kube, "shows-2")).get("phase") == "Promoted"
+
+    await eventually(promoted, "the promotion")
+    assert await split() == ({"stable": 0, "canary": 100}, [1])
+    # A Rollout whose policy names another route than its RecModel's waits, saying why.
+    other = {**HOLD, "trafficRouting": {"grpcRoute": "elsewhere"}}
+    await kube.create(rollout("shows-3", "shows", "3", other))
+
+    async def conflict() -> dict[str, Any] | None:
+        s = await rollout_status(kube, "shows-3")
+        return s if s.get("reason") == "GRPCRouteConflict" else None
+
+    status = await eventually(conflict, "the route conflict")
+    assert status["phase"] == "Pending"
+    assert "rolloutPolicy.trafficRouting.grpcRoute" in status["message"]
 
 
 async def test_kubectl_get_rollouts_shows_step_weights_and_phase(

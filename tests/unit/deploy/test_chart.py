@@ -256,6 +256,28 @@ def test_artifact_claims_are_created_where_asked(render_chart: Callable[..., lis
     assert all(c["spec"]["accessModes"] == ["ReadWriteMany"] for c in claims)
 
 
+def test_a_feedback_claim_reaches_the_operator_and_is_created_where_asked(
+    render_chart: Callable[..., list[Obj]],
+) -> None:
+    objs = render_chart({"feedback": {"claimName": "recops-feedback", "createIn": ["team-a"]}})
+    claims = [c for c in by_kind(objs, "PersistentVolumeClaim")]
+    assert [(c["metadata"]["namespace"], c["metadata"]["name"]) for c in claims] == [
+        ("team-a", "recops-feedback")
+    ]
+    (operator,) = by_kind(objs, "Deployment")
+    env = {
+        e["name"]: e.get("value")
+        for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["RECOPS_OPERATOR_FEEDBACK_CLAIM"] == "recops-feedback"
+    # Off by default: no claim, no variable (the operator then mounts no feedback volume).
+    default = render_chart({"feedback": {"createIn": ["team-a"]}})
+    assert not by_kind(default, "PersistentVolumeClaim")
+    (operator,) = by_kind(default, "Deployment")
+    names = {e["name"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "RECOPS_OPERATOR_FEEDBACK_CLAIM" not in names
+
+
 @pytest.mark.parametrize(
     ("values", "field"),
     [
@@ -280,6 +302,7 @@ def test_artifact_claims_are_created_where_asked(render_chart: Callable[..., lis
             "/runtime/gpu/tolerations/0/operator",
         ),
         ({"artifacts": {"size": "lots"}}, "/artifacts/size"),
+        ({"feedback": {"claimName": "Not_A_Name"}}, "/feedback/claimName"),
         ({"imagePullPolicy": "Sometimes"}, "/imagePullPolicy"),
         ({"operatr": {"replicas": 1}}, "operatr"),
     ],

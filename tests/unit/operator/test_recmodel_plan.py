@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from recops_operator.api.recmodel import RecModelSpec, RecModelStatus
-from recops_operator.api.rollout import Rollout
+from recops_operator.api.rollout import Rollout, Weights
 from recops_operator.api.trainingrun import TrainingRun
 from recops_operator.decisions.recmodel import (
     DeploymentObservation,
@@ -46,13 +46,35 @@ def run(
     )
 
 
-def rollout(phase: str, candidate: str, stable_w: int = 90, cand_w: int = 10) -> Rollout:
+def rollout(
+    phase: str,
+    candidate: str,
+    stable_w: int = 90,
+    cand_w: int = 10,
+    *,
+    stable: str | None = None,
+    verdict_at: datetime | None = None,
+    delay_s: int | None = None,
+) -> Rollout:
+    """A Rollout's stored state; ``verdict_at``: when it was promoted or aborted."""
+    status: dict[str, Any] = {
+        "phase": phase,
+        "weights": {"stable": stable_w, "candidate": cand_w},
+        "stableVersion": stable,
+        "candidateVersion": candidate,
+    }
+    if verdict_at is not None:
+        action = {"Promoted": "promote", "Aborted": "abort"}[phase]
+        at = verdict_at.isoformat().replace("+00:00", "Z")
+        status["history"] = [
+            {"time": at, "stepIndex": 1, "action": "setWeights", "reason": "WeightSet"},
+            {"time": at, "stepIndex": 2, "action": action, "reason": "Verdict"},
+        ]
+    spec: dict[str, Any] = {"recModel": "movies", "candidateVersion": candidate}
+    if delay_s is not None:
+        spec["policy"] = {"scaleDownDelaySeconds": delay_s}
     return Rollout.model_validate(
-        {
-            "metadata": {"name": f"movies-{candidate}"},
-            "spec": {"recModel": "movies", "candidateVersion": candidate},
-            "status": {"phase": phase, "weights": {"stable": stable_w, "candidate": cand_w}},
-        }
+        {"metadata": {"name": f"movies-{candidate}"}, "spec": spec, "status": status}
     )
 
 
@@ -118,13 +140,82 @@ def test_a_later_version_becomes_the_candidate_and_a_rollout_sets_the_weights() 
     assert (p.status.stable_version, p.status.candidate_version) == ("1", "2")
     assert p.weights == {"1": 100, "2": 0}
     assert {s.version for s in p.served} == {"1", "2"}
+    assert p.roles == {"cpu-onnxruntime": ("1", "2"), "cpu-openvino": ("1", "2")}
+    assert p.role_weights == Weights(stable=100, candidate=0)
     rolling = plan("ml", "movies", SPEC, p.status, observe(runs, [rollout("Progressing", "2")]))
     assert rolling.weights == {"1": 90, "2": 10} and rolling.status.phase.value == "RollingOut"
+    assert rolling.role_weights == Weights(stable=90, candidate=10)
     promoted = plan(
         "ml", "movies", SPEC, rolling.status, observe(runs, [rollout("Promoted", "2", 0, 100)])
     )
     assert (promoted.status.stable_version, promoted.status.candidate_version) == ("2", None)
     assert {s.version for s in promoted.served} == {"2"}
+    # No candidate: the canary Services select the stable version, at zero weight.
+    assert promoted.roles == {"cpu-onnxruntime": ("2", "2"), "cpu-openvino": ("2", "2")}
+    assert promoted.role_weights == Weights(stable=100, candidate=0)
+
+
+def test_a_candidate_built_for_one_target_is_the_canary_there_only() -> None:
+    only_cpu = run("movies-s1", "Succeeded", "2", completed="2026-03-02T00:00:00Z")
+    assert only_cpu.status is not None and only_cpu.status.engines is not None
+    only_cpu.status.engines = only_cpu.status.engines[:1]
+    runs = [run("movies-g1", "Succeeded", "1"), only_cpu]
+    first = plan("ml", "movies", SPEC, None, observe(runs[:1])).status
+    p = plan("ml", "movies", SPEC, first, observe(runs))
+    assert p.roles == {"cpu-onnxruntime": ("1", "2"), "cpu-openvino": ("1", "1")}
+
+
+def test_the_replaced_stable_keeps_its_pods_for_the_scale_down_delay() -> None:
+    runs = [
+        run("movies-g1", "Succeeded", "1"),
+        run("movies-s1", "Succeeded", "2", completed="2026-03-02T00:00:00Z"),
+    ]
+    rolling = plan("ml", "movies", SPEC, None, observe(runs)).status
+    rolling = plan("ml", "movies", SPEC, rolling, observe(runs)).status
+    promoted_at = NOW - timedelta(seconds=10)
+    done = [rollout("Promoted", "2", 0, 100, stable="1", verdict_at=promoted_at, delay_s=60)]
+    p = plan("ml", "movies", SPEC, rolling, observe(runs, done))
+    assert p.status.stable_version == "2"
+    # Version 1 keeps its pods, at zero traffic, until 60 s after the promotion.
+    assert p.weights == {"2": 100, "1": 0}
+    assert {s.version for s in p.served} == {"1", "2"}
+    assert p.status.retiring is not None and p.status.retiring[0].version == "1"
+    assert p.status.retiring[0].scale_down_at == "2026-03-02T10:00:50.000Z"
+    old_pods = {s.name: DeploymentObservation(2, 2, s.version) for s in p.served}
+    later = plan(
+        "ml", "movies", SPEC, p.status, observe(runs, done, old_pods, NOW + timedelta(minutes=1))
+    )
+    assert later.weights == {"2": 100} and {s.version for s in later.served} == {"2"}
+    assert later.status.retiring is None
+    assert [e.message for e in later.events if e.reason == "ScaledDown"] == [
+        "version 1 is no longer served: its pods are deleted"
+    ]
+    # Without the Rollout (deleted) nothing holds the old version either.
+    assert {s.version for s in plan("ml", "movies", SPEC, p.status, observe(runs)).served} == {"2"}
+
+
+def test_an_aborted_candidate_is_scaled_down_after_the_delay_and_back_on_retry() -> None:
+    runs = [
+        run("movies-g1", "Succeeded", "1"),
+        run("movies-s1", "Succeeded", "2", completed="2026-03-02T00:00:00Z"),
+    ]
+    status = plan("ml", "movies", SPEC, None, observe(runs)).status
+    status = plan("ml", "movies", SPEC, status, observe(runs)).status
+    aborted = [rollout("Aborted", "2", 100, 0, stable="1", verdict_at=NOW, delay_s=30)]
+    soon = plan(
+        "ml", "movies", SPEC, status, observe(runs, aborted, now=NOW + timedelta(seconds=5))
+    )
+    assert soon.weights == {"1": 100, "2": 0} and {s.version for s in soon.served} == {"1", "2"}
+    late = plan(
+        "ml", "movies", SPEC, status, observe(runs, aborted, now=NOW + timedelta(seconds=31))
+    )
+    assert late.status.candidate_version == "2"  # still the candidate, for a retry
+    assert late.weights == {"1": 100} and {s.version for s in late.served} == {"1"}
+    retried = [rollout("Progressing", "2", 100, 0, stable="1")]
+    back = plan(
+        "ml", "movies", SPEC, late.status, observe(runs, retried, now=NOW + timedelta(minutes=2))
+    )
+    assert {s.version for s in back.served} == {"1", "2"}
 
 
 def test_a_rejected_version_is_never_served() -> None:

@@ -271,3 +271,44 @@ def test_the_serve_command_is_one_the_runtime_accepts_with_workers_per_requested
     assert params["max_batch_size"] == spec.targets[0].max_batch_size
     gpu = serve_args(ServedVersion("ml", "movies", "3", spec.targets[1]))
     assert serve.make_context("serve", gpu[2:]).params["engine_workers"] is None  # runtime: 1
+
+
+def test_a_feedback_volume_joins_serving_logs_to_training_data(
+    spec: RecModelSpec, validate_rendered: Validate
+) -> None:
+    from recops_trainer.config import parse_config
+
+    settings = OperatorSettings(feedback_claim="recops-feedback")
+    dep = render_deployment(ServedVersion("ml", "movies", "3", spec.targets[0]), settings, None)
+    validate_rendered(dep)
+    container = _pod(dep)["containers"][0]
+    # Each pod logs to a folder of its own (Kubernetes expands $(POD_NAME) from env).
+    assert container["command"][-2:] == ["--feedback-log", "/feedback/ml/movies/$(POD_NAME)"]
+    assert container["env"] == [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    ]
+    assert {"name": "feedback", "mountPath": "/feedback"} in container["volumeMounts"]
+    assert {"name": "feedback", "persistentVolumeClaim": {"claimName": "recops-feedback"}} in (
+        _pod(dep)["volumes"]
+    )
+    ctx = OperatorContext(settings=settings, kube=KubeClient(KubeConnection("http://unused")))
+    run = job_inputs(ctx, "ml", "movies-g1", TrainingRunSpec(rec_model="movies"), spec)
+    config = parse_config(json.loads(json.dumps(train_config(run))))
+    assert config.feedback_volume == "/feedback/ml/movies"
+    job = render_ray_job(run, "movies-g1-a1", "movies-g1-a1", settings, None)
+    validate_rendered(job)
+    cluster = job["spec"]["rayClusterSpec"]
+    for group in (cluster["headGroupSpec"], *cluster["workerGroupSpecs"]):
+        pod = group["template"]["spec"]
+        mount = {"name": "feedback", "mountPath": "/feedback", "readOnly": True}
+        assert mount in pod["containers"][0]["volumeMounts"]
+        claim = {"claimName": "recops-feedback", "readOnly": True}
+        assert {"name": "feedback", "persistentVolumeClaim": claim} in pod["volumes"]
+    # Without the setting nothing changes: no flag, no volume, no key in the config.
+    plain = render_deployment(
+        ServedVersion("ml", "movies", "3", spec.targets[0]), OperatorSettings(), None
+    )
+    assert "--feedback-log" not in _pod(plain)["containers"][0]["command"]
+    assert "feedbackVolume" not in train_config(job_inputs(
+        OperatorContext(settings=OperatorSettings(), kube=ctx.kube), "ml", "movies-g1",
+        TrainingRunSpec(rec_model="movies"), spec))  # fmt: skip

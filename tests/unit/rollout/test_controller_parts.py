@@ -11,15 +11,21 @@ from openapi_schema_validator import OAS30Validator
 
 from recops_operator.api.recmodel import DeploymentTarget
 from recops_operator.api.rollout import RolloutSpec, Weights
-from recops_operator.render.serving import render_grpc_route
+from recops_operator.render.serving import (
+    render_grpc_route,
+    render_role_services,
+    render_service_monitor,
+)
 from recops_operator.rollout.controls import controls_of
-from recops_operator.rollout.traffic import route_weights
+from recops_operator.rollout.traffic import role_backends, route_weights, version_backends
 from recops_operator.settings import OperatorSettings
 
 TARGETS = [
     DeploymentTarget.model_validate({"name": "cpu-onnxruntime"}),
     DeploymentTarget.model_validate({"name": "cpu-openvino"}),
 ]
+NAMES = [t.name.value for t in TARGETS]
+W90 = Weights(stable=90, candidate=10)
 
 
 def grpcroute_schema(folder: Path) -> dict[str, Any]:
@@ -34,15 +40,8 @@ def route(weights: dict[str, int]) -> dict[str, Any]:
 
 def test_weights_reach_every_rule_and_the_route_stays_valid(shared_crd_schemas: Path) -> None:
     before = route({"3": 100, "4": 0})
-    plan = route_weights(
-        before,
-        "movies",
-        [t.name.value for t in TARGETS],
-        "3",
-        "4",
-        Weights(stable=90, candidate=10),
-    )
-    assert plan.changed and plan.missing_candidate == []
+    plan = route_weights(before, version_backends("movies", NAMES, "3", "4"), W90)
+    assert plan.changed and plan.found and plan.missing_candidate == []
     for rule in plan.rules:
         assert {b["name"]: b["weight"] for b in rule["backendRefs"]} == {
             f"movies-3-{rule_target(rule)}": 90,
@@ -51,9 +50,7 @@ def test_weights_reach_every_rule_and_the_route_stays_valid(shared_crd_schemas: 
     after = {**before, "spec": {**before["spec"], "rules": plan.rules}}
     OAS30Validator(grpcroute_schema(shared_crd_schemas)).validate(after)
     # Applying the same weights again changes nothing (idempotent).
-    again = route_weights(
-        after, "movies", [t.name.value for t in TARGETS], "3", "4", Weights(stable=90, candidate=10)
-    )
+    again = route_weights(after, version_backends("movies", NAMES, "3", "4"), W90)
     assert not again.changed
 
 
@@ -64,10 +61,54 @@ def rule_target(rule: dict[str, Any]) -> str:
 
 def test_a_route_without_the_candidate_reports_it_missing() -> None:
     plan = route_weights(
-        route({"3": 100}), "movies", ["cpu-onnxruntime", "cpu-openvino"], "3", "4",
+        route({"3": 100}), version_backends("movies", NAMES, "3", "4"),
         Weights(stable=80, candidate=20),
     )  # fmt: skip
     assert plan.missing_candidate == [0, 1]
+
+
+def users_route() -> dict[str, Any]:
+    """A user's route: the RecModel's role Services in one rule, an unrelated rule after it."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+        "metadata": {"name": "public", "namespace": "ml"},
+        "spec": {"parentRefs": [{"name": "edge"}], "rules": [
+            {"backendRefs": [{"name": "movies-cpu-onnxruntime-stable", "port": 8500},
+                             {"name": "movies-cpu-onnxruntime-canary", "port": 8500, "weight": 0},
+                             {"name": "mirror", "port": 8500, "weight": 0}]},
+            {"matches": [{"method": {"service": "search.v1.Search"}}],
+             "backendRefs": [{"name": "search", "port": 9000}]},
+        ]},
+    }  # fmt: skip
+
+
+def test_a_users_route_gets_weights_on_the_role_backends_only(shared_crd_schemas: Path) -> None:
+    plan = route_weights(users_route(), role_backends("movies", NAMES), W90)
+    assert plan.found and plan.changed and plan.missing_candidate == []
+    mine, other = plan.rules
+    assert [b.get("weight") for b in mine["backendRefs"]] == [90, 10, 0]
+    assert other == users_route()["spec"]["rules"][1]
+    steered = users_route()
+    steered["spec"]["rules"] = plan.rules
+    OAS30Validator(grpcroute_schema(shared_crd_schemas)).validate(steered)
+    # A route naming none of the RecModel's Services is reported, not rewritten.
+    elsewhere = route_weights(users_route(), role_backends("books", NAMES), W90)
+    assert not elsewhere.found and not elsewhere.changed
+
+
+def test_role_services_select_the_versions_and_stay_out_of_the_scrape() -> None:
+    stable, canary = render_role_services("ml", "movies", TARGETS[0], "3", "4", None)
+    assert stable["metadata"]["name"] == "movies-cpu-onnxruntime-stable"
+    assert canary["metadata"]["name"] == "movies-cpu-onnxruntime-canary"
+    assert stable["spec"]["selector"]["recops.io/version"] == "3"
+    assert canary["spec"]["selector"]["recops.io/version"] == "4"
+    assert stable["spec"]["ports"][0] == {
+        "name": "grpc", "port": 8500, "targetPort": "grpc", "appProtocol": "kubernetes.io/h2c"
+    }  # fmt: skip
+    monitor = render_service_monitor("ml", "movies", None)["spec"]["selector"]["matchLabels"]
+    for svc in (stable, canary):
+        labels = svc["metadata"]["labels"]
+        assert not all(labels.get(k) == v for k, v in monitor.items())
 
 
 def spec(**kw: Any) -> RolloutSpec:

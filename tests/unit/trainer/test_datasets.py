@@ -178,3 +178,16 @@ def test_serving_feedback_joins_the_interactions(tmp_path: Path) -> None:
     missing = DatasetSource.model_validate({**source, "feedbackLog": str(tmp_path / "nowhere")})
     with pytest.raises(DataUnavailableError, match="feedbackLog"):
         load_source(missing)
+    # The operator's feedback volume: read when no feedbackLog is named, and absent (no
+    # serving pod started yet) is no feedback rather than an error.
+    plain = DatasetSource.model_validate(source)
+    volume = load_source(plain, feedback_volume=str(tmp_path / "feedback"))
+    assert volume.manifest["source"] == "u.data + 2 feedback events"
+    nothing_yet = load_source(plain, feedback_volume=str(tmp_path / "nowhere"))
+    assert nothing_yet.manifest["source"] == "u.data"
+    assert (
+        load_source(off, feedback_volume=str(tmp_path / "feedback")).manifest["stats"][
+            "interactions"
+        ]
+        == 10
+    )
