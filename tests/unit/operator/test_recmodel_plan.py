@@ -165,13 +165,18 @@ def test_a_candidate_built_for_one_target_is_the_canary_there_only() -> None:
     assert p.roles == {"cpu-onnxruntime": ("1", "2"), "cpu-openvino": ("1", "1")}
 
 
-def test_the_replaced_stable_keeps_its_pods_for_the_scale_down_delay() -> None:
+def stable_1_with_candidate_2() -> tuple[list[TrainingRun], RecModelStatus]:
     runs = [
         run("movies-g1", "Succeeded", "1"),
         run("movies-s1", "Succeeded", "2", completed="2026-03-02T00:00:00Z"),
     ]
-    rolling = plan("ml", "movies", SPEC, None, observe(runs)).status
-    rolling = plan("ml", "movies", SPEC, rolling, observe(runs)).status
+    status = plan("ml", "movies", SPEC, None, observe(runs)).status
+    assert (status.stable_version, status.candidate_version) == ("1", "2")
+    return runs, status
+
+
+def test_the_replaced_stable_keeps_its_pods_for_the_scale_down_delay() -> None:
+    runs, rolling = stable_1_with_candidate_2()
     promoted_at = NOW - timedelta(seconds=10)
     done = [rollout("Promoted", "2", 0, 100, stable="1", verdict_at=promoted_at, delay_s=60)]
     p = plan("ml", "movies", SPEC, rolling, observe(runs, done))
@@ -195,12 +200,7 @@ def test_the_replaced_stable_keeps_its_pods_for_the_scale_down_delay() -> None:
 
 
 def test_an_aborted_candidate_is_scaled_down_after_the_delay_and_back_on_retry() -> None:
-    runs = [
-        run("movies-g1", "Succeeded", "1"),
-        run("movies-s1", "Succeeded", "2", completed="2026-03-02T00:00:00Z"),
-    ]
-    status = plan("ml", "movies", SPEC, None, observe(runs)).status
-    status = plan("ml", "movies", SPEC, status, observe(runs)).status
+    runs, status = stable_1_with_candidate_2()
     aborted = [rollout("Aborted", "2", 100, 0, stable="1", verdict_at=NOW, delay_s=30)]
     soon = plan(
         "ml", "movies", SPEC, status, observe(runs, aborted, now=NOW + timedelta(seconds=5))
