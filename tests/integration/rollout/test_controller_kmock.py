@@ -391,7 +391,10 @@ async def test_a_users_own_route_is_steered_through_the_role_services(
     await asyncio.to_thread(register_versions, mlflow_url, "shows")
     policy = {"trafficRouting": {"grpcRoute": "public"}}
     await serving(kube, "shows", "1", "2", mlflow_url, policy)
-    await kube.create(rollout("shows-2", "shows", "2", HOLD))
+    # Sticky cannot be honoured by a GRPCRoute: the rollout goes on and says so.
+    await kube.create(
+        rollout("shows-2", "shows", "2", {**HOLD, "trafficRouting": {"sticky": True}})
+    )
 
     async def split() -> tuple[dict[str, int], list[int]]:
         route = await kube.get(res.GRPCROUTES, NS, "public")
@@ -405,6 +408,9 @@ async def test_a_users_own_route_is_steered_through_the_role_services(
     # The role backends carry the step's weights; the user's other rule is left alone.
     assert await split() == ({"stable": 70, "canary": 30}, [1])
     assert await kube.get(res.GRPCROUTES, NS, "shows") is None  # no route of its own made
+    events = await kube.list(res.EVENTS, NS)
+    about = {e["reason"] for e in events if e.get("involvedObject", {}).get("name") == "shows-2"}
+    assert "StickyNotApplied" in about and "TrafficRoutingNotApplied" not in about
     await kube.patch(res.ROLLOUTS, NS, "shows-2",
                      {"metadata": {"annotations": {"recops.io/promote": "true"}}})  # fmt: skip
 
