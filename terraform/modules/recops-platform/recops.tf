@@ -25,6 +25,13 @@ locals {
       size             = var.artifacts_size
       storageClassName = var.artifacts_storage_class
     }
+    # Serving pods log clicks and views here; training reads them as new interactions.
+    feedback = {
+      claimName        = var.feedback_size != "" ? "recops-feedback" : ""
+      createIn         = var.feedback_size != "" ? var.model_namespaces : []
+      size             = var.feedback_size != "" ? var.feedback_size : "1Gi"
+      storageClassName = var.artifacts_storage_class
+    }
     mlflow = {
       trackingUri = local.mlflow_tracking_uri
     }

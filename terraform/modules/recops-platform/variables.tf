@@ -111,6 +111,12 @@ variable "artifacts_size" {
   default     = "20Gi"
 }
 
+variable "feedback_size" {
+  type        = string
+  description = "Size of each serving feedback claim (same storage class as the artifacts); empty: no feedback volume, feedback does not reach training."
+  default     = "10Gi"
+}
+
 variable "gpu_node_selector" {
   type        = map(string)
   description = "Node selector of GPU serving pods and GPU training workers (for example the GPU model's label)."
