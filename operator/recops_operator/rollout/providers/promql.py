@@ -39,13 +39,12 @@ def _increase(metric: str, selector: str, rng: str) -> str:
     """The exact increase of a counter over the window, including series born inside it.
 
     The difference between the last sample and the one a window earlier counts whole
-    requests and clicks: ``increase()`` would extrapolate each series to the window's
-    edges, by a different factor for a sparse counter (clicks) than for a dense one
-    (requests) of the same scrapes, and the ratio of two extrapolations is what the
-    analysis tests. A series reset inside the window (a restarted pod) falls back to
-    ``increase()``, which adds up across resets. A series absent a window ago counts its whole
-    value (counters start at zero). ``or vector(0)``: a series that never appeared (no
-    errors yet) is zero, not missing.
+    requests and clicks: ``increase()`` extrapolates each series to the window's edges
+    (and stops short of zero), and the analysis's binomial tests would take such scaled,
+    fractional counts for sample sizes. A series reset inside the window (a restarted pod)
+    falls back to ``increase()``, which adds up across resets. A series absent a window
+    ago counts its whole value (counters start at zero). ``or vector(0)``: a series that
+    never appeared (no errors yet) is zero, not missing.
     """
     s = f"{metric}{selector}"
     exact = f"((({s} - {s} offset {rng}) >= 0) and (resets({s}[{rng}]) == 0))"
