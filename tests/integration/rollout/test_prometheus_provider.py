@@ -204,3 +204,52 @@ async def test_a_scoped_provider_reads_only_its_recmodels_series(
         for _, _, server, thread in exporters:
             server.shutdown()
             thread.join(5)
+
+
+async def test_the_queries_of_one_measurement_share_one_evaluation_time(
+    exporter: tuple[RuntimeMetrics, str], start_prometheus: Callable[[list[str]], str]
+) -> None:
+    """A scrape landing between two queries of one built-in metric would pair one window's
+    clicks with another's requests; a recording proxy in front of Prometheus shows every
+    query of a measurement pinned to one instant."""
+    import threading
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+
+    _, target = exporter
+    upstream = start_prometheus([target])
+    seen: list[dict[str, list[str]]] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
+            answer = httpx.get(upstream + self.path, timeout=10)
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        metrics = [
+            metric("errors", builtin=BuiltinMetric.ERROR_RATE),
+            metric("hits", builtin=BuiltinMetric.HIT_RATE_VS_STABLE),
+        ]
+        address = f"http://127.0.0.1:{proxy.server_address[1]}"
+        before = time.time()
+        obs = await PrometheusProvider(address).observe(MeasurementPlan(metrics, 5.0), "v1", "v2")
+        after = time.time()
+    finally:
+        proxy.shutdown()
+        thread.join(5)
+    assert not any(o.error or o.unreachable for o in obs.values()), obs
+    assert len(seen) == 6  # errors: 2 queries, hits: 4
+    (instant,) = {q["time"][0] for q in seen}
+    assert before - 0.001 <= float(instant) <= after  # sent with millisecond precision
