@@ -35,3 +35,29 @@ def parse_spec(model: type[M], spec: Any) -> M:
         return model.model_validate(spec if spec is not None else {})
     except ValidationError as exc:
         raise InvalidSpecError(describe(exc)) from None
+
+
+def overlay(base: M, override: M | None, where: str) -> M:
+    """``base`` with the fields ``override`` sets on top (one level deep), checked again.
+
+    A TrainingRun that overrides ``model: {epochs: 5}`` keeps the RecModel's width, depth
+    and the rest; replacing the whole block would quietly reset them to defaults. The
+    merged block is validated as a whole, so a combination that cannot work (numHeads
+    not dividing the RecModel's width) names the field as ``spec.<where>.<field>``.
+    """
+    if override is None:
+        return base
+    data = base.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data.update(
+        override.model_dump(
+            mode="json", by_alias=True, exclude_none=True, include=override.model_fields_set
+        )
+    )
+    try:
+        return type(base).model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_path((where, *err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False)
+        )
+        raise InvalidSpecError(f"{problems} (with the RecModel's other {where} fields)") from None

@@ -91,12 +91,18 @@ class TrainingRunSpec(ApiModel):
 
     rec_model: DnsName = Field(description="The RecModel this run trains.")
     mode: TrainingMode = Field(default=TrainingMode.TRAIN, description="train or tune.")
-    dataset: DatasetSource | None = Field(default=None, description="Override of the data source.")
+    dataset: DatasetSource | None = Field(
+        default=None,
+        description="Data source fields to change (with its format); the others come from "
+        "the RecModel.",
+    )
     model: ModelHyperparameters | None = Field(
-        default=None, description="Override of the hyperparameters."
+        default=None,
+        description="Hyperparameters to change; the others come from the RecModel.",
     )
     resources: TrainingResources | None = Field(
-        default=None, description="Override of the training resources."
+        default=None,
+        description="Training resources to change; the others come from the RecModel's training.",
     )
     tune: TuneSpec | None = Field(default=None, description="Search space, for mode tune.")
     backoff_limit: int = Field(default=2, ge=0, le=10, description="Retries of a failed job.")

@@ -49,7 +49,7 @@ from recops_operator.render.training import (
     render_fallback_job,
     render_ray_job,
 )
-from recops_operator.validation import InvalidSpecError, parse_spec
+from recops_operator.validation import InvalidSpecError, overlay, parse_spec
 
 TERMINAL = (TrainingPhase.SUCCEEDED.value, TrainingPhase.FAILED.value)
 MAX_TRANSITIONS = 4  # per reconcile, so a quick job goes Pending -> ... -> Compiling at once
@@ -69,9 +69,9 @@ def job_inputs(
         run_name=name,
         recmodel=spec.rec_model,
         mode=spec.mode,
-        dataset=spec.dataset or rm.dataset,
-        model=spec.model or rm.model,
-        resources=spec.resources or rm.training,
+        dataset=overlay(rm.dataset, spec.dataset, "dataset"),
+        model=overlay(rm.model, spec.model, "model"),
+        resources=overlay(rm.training, spec.resources, "resources"),
         gate=rm.gate,
         mlflow=mlflow,
         tune=spec.tune,
@@ -233,7 +233,12 @@ async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
                 )
                 await _set_status(ctx, raw, waiting)
                 return
-            inputs = job_inputs(ctx, namespace, name, spec, rm)
+            try:
+                inputs = job_inputs(ctx, namespace, name, spec, rm)
+            except InvalidSpecError as exc:  # the overrides do not fit the RecModel's fields
+                await _set_status(ctx, raw, invalid_spec(status, str(exc), generation, ctx.clock()))
+                post_events(raw, [Event("Warning", "InvalidSpec", str(exc))])
+                raise
             obs = await _observe(ctx, namespace, name, spec, rm, inputs, status, generation)
             step = decide(status, namespace, name, obs)
             # Status first: the job's identity is recorded before the job is created.

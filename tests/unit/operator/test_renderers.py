@@ -312,3 +312,24 @@ def test_a_feedback_volume_joins_serving_logs_to_training_data(
     assert "feedbackVolume" not in train_config(job_inputs(
         OperatorContext(settings=OperatorSettings(), kube=ctx.kube), "ml", "movies-g1",
         TrainingRunSpec(rec_model="movies"), spec))  # fmt: skip
+
+
+def test_a_training_runs_overrides_change_only_the_fields_they_name(spec: RecModelSpec) -> None:
+    from recops_operator.validation import InvalidSpecError
+
+    rm = spec.model_copy(
+        update={"model": spec.model.model_copy(update={"item_dim": 64, "user_dim": 32})}
+    )
+    ctx = OperatorContext(settings=OperatorSettings(), kube=KubeClient(KubeConnection("http://x")))
+    run = TrainingRunSpec.model_validate(
+        {"recModel": "movies", "model": {"epochs": 5}, "resources": {"workers": 4}}
+    )
+    inputs = job_inputs(ctx, "ml", "movies-s1", run, rm)
+    # The run's fields on top of the RecModel's, not the defaults of a whole new block.
+    assert (inputs.model.epochs, inputs.model.item_dim, inputs.model.user_dim) == (5, 64, 32)
+    assert (inputs.resources.workers, inputs.resources.memory) == (4, "8Gi")
+    assert inputs.resources.gpus_per_worker == 1 and inputs.dataset == rm.dataset
+    # A field that does not fit the RecModel's others is refused, naming the field.
+    heads = TrainingRunSpec.model_validate({"recModel": "movies", "model": {"numHeads": 5}})
+    with pytest.raises(InvalidSpecError, match=r"spec\.model.*numHeads \(5\) must divide"):
+        job_inputs(ctx, "ml", "movies-s2", heads, rm)
