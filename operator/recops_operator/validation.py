@@ -20,12 +20,13 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def describe(exc: ValidationError) -> str:
-    """``spec.targets[0].resources.gpu: ...; spec.model.dropout: ...``"""
+def describe(exc: ValidationError, within: tuple[int | str, ...] = ()) -> str:
+    """``spec.targets[0].resources.gpu: ...; spec.model.dropout: ...``; ``within``: the
+    path of the validated part inside the spec."""
     parts = []
     for err in exc.errors(include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{_path(tuple(err['loc']))}: {msg}")
+        parts.append(f"{_path((*within, *err['loc']))}: {msg}")
     return "; ".join(parts)
 
 
@@ -56,8 +57,5 @@ def overlay(base: M, override: M | None, where: str) -> M:
     try:
         return type(base).model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{_path((where, *err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}"
-            for err in exc.errors(include_url=False)
-        )
+        problems = describe(exc, (where,))
         raise InvalidSpecError(f"{problems} (with the RecModel's other {where} fields)") from None

@@ -246,16 +246,13 @@ def _weights(
 def _roles(status: RecModelStatus, served: list[ServedVersion]) -> dict[str, tuple[str, str]]:
     """Per target where the stable version runs: (stable, canary), the canary being the
     candidate where it runs, else the stable version again."""
-    on = {(sv.version, sv.target.name.value) for sv in served}
     stable, candidate = status.stable_version, status.candidate_version
-    roles: dict[str, tuple[str, str]] = {}
-    for sv in served:
-        target = sv.target.name.value
-        if stable is None or (stable, target) not in on:
-            continue
-        canary = candidate if candidate is not None and (candidate, target) in on else stable
-        roles[target] = (stable, canary)
-    return roles
+    on = {(sv.version, sv.target.name.value) for sv in served}
+    return {
+        target: (version, candidate if candidate and (candidate, target) in on else version)
+        for version, target in sorted(on)
+        if version == stable
+    }
 
 
 def _role_weights(status: RecModelStatus, weights: dict[str, int]) -> Weights | None:
