@@ -10,12 +10,17 @@
    show where the speed-up comes from: the trainer's eager module, and the same serving
    graph the compiled targets run, executed eagerly by torch.
 
+4. With ``--emulate-cpu EPYC-Rome`` (x86 hosts with qemu-user), scores each int8 engine's
+   parity users again on that emulated processor (AVX2, no AVX-512, no VNNI) and reports
+   its parity there beside the build host's: int8 kernels differ by instruction set.
+
 The model is the ML-1M SSE-PT folder (``--model``, default runs/ml1m-ssept/model).
 Without one it builds an untrained network of the same shape on the same data, which
 costs the same to run (its parity numbers are then those of near-tied random scores;
 the JSON says which model was used). Writes benchmarks/results/engines.json.
 
     python benchmarks/engines.py [--threads 1] [--rounds 20] [--model DIR] [--targets ...]
+        [--emulate-cpu EPYC-Rome]
 """
 
 from __future__ import annotations
@@ -120,6 +125,41 @@ def torch_rows(model_dir: Path, threads: int) -> dict[str, Score]:
     return {"torch eager (model.forward)": eager, "torch eager (serving graph)": serving}
 
 
+def emulated_parity(
+    cpu: str, engine_dirs: dict[str, Path], bundle: Any, users: int, threads: int
+) -> dict[str, dict[str, Any]]:
+    """Each engine's parity with cpu-torch when it runs on the emulated processor ``cpu``."""
+    import shutil
+    import subprocess
+    import sys
+
+    from recops_runtime.engines import score_users
+    from recops_runtime.engines.parity import compare, score_all
+    from recops_runtime.engines.torch_engine import ProgramScorer
+
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None:
+        raise SystemExit("--emulate-cpu needs qemu-x86_64 (Debian's qemu-user)")
+    reference = ProgramScorer(bundle.reference(), threads)
+    evaluation = bundle.evaluation().head(users)
+    out = {}
+    for target, folder in engine_dirs.items():
+        scores = folder.parent / f".{target}-{cpu}.npy"
+        proc = subprocess.run(
+            [qemu, "-cpu", cpu, sys.executable, "-m", score_users.__name__, str(folder),
+             str(bundle.root), str(users), str(scores)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(f"{target} on {cpu}: {proc.stderr[-2000:]}")
+        seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        maxlen = int(json.loads((folder / "manifest.json").read_text())["input_spec"]["maxlen"])
+        view = score_users.reference_view(evaluation, maxlen)
+        result = compare(score_all(reference, view), np.load(scores), view)
+        out[target] = {"cpu": cpu, "isa": seen["isa"], **result.model_dump()}
+    return out
+
+
 def interleaved(
     scorers: dict[str, tuple[Score, int]],
     users: Any,
@@ -191,6 +231,11 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="reuse the bundle and engines in --work"
     )
+    parser.add_argument(
+        "--emulate-cpu",
+        default=None,
+        help="also measure int8 parity on this QEMU processor model (e.g. EPYC-Rome: AVX2 only)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from rich.console import Console
@@ -198,6 +243,7 @@ def main() -> None:
 
     from recops_runtime.engines import BuildOptions, ParityError, build_engine, load_engine
     from recops_runtime.engines.bundle import ExportBundle
+    from recops_runtime.engines.cpu import host_cpu
     from recops_runtime.engines.manifest import verify_engine_dir
     from recops_trainer.export import export_bundle
 
@@ -249,6 +295,11 @@ def main() -> None:
     maxlen = engines["cpu-torch"].manifest.input_spec.maxlen
     for name, score in torch_rows(model_dir, args.threads).items():
         scorers[name] = (score, maxlen)
+    emulated: dict[str, dict[str, Any]] = {}
+    if args.emulate_cpu:
+        int8 = {t: work / "engines" / t for t, m in manifests.items() if m.precision == "int8"}
+        emulated = emulated_parity(args.emulate_cpu, int8, bundle, args.parity_users, args.threads)
+        console.print(f"measured int8 parity on an emulated {args.emulate_cpu}")
     users = bundle.evaluation()
     batches = [int(b) for b in args.batches.split(",")]
     latency = {}
@@ -263,6 +314,8 @@ def main() -> None:
     table.add_column("engine")
     table.add_column("top-10 overlap")
     table.add_column("NDCG@10 change")
+    if emulated:
+        table.add_column(f"on {args.emulate_cpu}: overlap / NDCG change")
     for batch in batches:
         table.add_column(f"b{batch} p50 / p99")
         table.add_column(f"b{batch} x wall (cpu)")
@@ -283,6 +336,12 @@ def main() -> None:
             f"{parity.top10_overlap:.4f}" if parity else "",
             f"{parity.ndcg10_delta:+.4f}" if parity else "",
         ]
+        if emulated:
+            there = emulated.get(name)
+            row["parity_emulated"] = there
+            cells.append(
+                f"{there['top10_overlap']:.4f} / {there['ndcg10_delta']:+.4f}" if there else ""
+            )
         for batch in batches:
             mine, base = latency[batch][name], latency[batch]["cpu-torch"]
             ratio = base["p50_ms"] / mine["p50_ms"]
@@ -311,6 +370,8 @@ def main() -> None:
         "host": {
             "load_average_at_start": load_at_start,
             "cpu": platform.processor() or platform.machine(),
+            "cpu_description": host_cpu().model_dump(),
+            "int8_kernels": host_cpu().int8_kernels,
             "cores": os.cpu_count(),
             "load_average_at_end": os.getloadavg(),
         },

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Callable, Iterable, Iterator
+import sys
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from prerequisites import crd_schemas_dir, in_ci, report, shared_data_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def shared_data_dir() -> Path:
-    """The reference MovieLens files beside the project (never copied into it)."""
-    return Path(os.environ.get("RECOPS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI a missing prerequisite fails the run before any test, naming it."""
+    if in_ci() and (text := report()):
+        pytest.exit(f"CI: {text}", returncode=4)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
+    """In CI a skipped test is a failure: CI must not pass by running less."""
+    outcome = yield
+    report_ = outcome.get_result()
+    if in_ci() and report_.skipped and not hasattr(report_, "wasxfail"):
+        reason = report_.longrepr[2] if isinstance(report_.longrepr, tuple) else report_.longrepr
+        report_.outcome = "failed"
+        report_.longrepr = f"skipped in CI, which must run every test: {reason}"
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +48,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_crd_schemas() -> Path:
-    path = Path(os.environ.get("RECOPS_CRD_SCHEMAS", REPO_ROOT.parent / "shared" / "crd-schemas"))
+    path = crd_schemas_dir()
     if not path.is_dir():
         pytest.skip(f"upstream CRD schemas not found at {path} (set RECOPS_CRD_SCHEMAS)")
     return path

@@ -66,12 +66,6 @@ def _dump(obj: Any) -> str:
     return HEADER + yaml.safe_dump(obj, sort_keys=False, width=100)
 
 
-def rbac_rules() -> list[dict[str, Any]]:
-    """The operator's ClusterRole rules."""
-    rules: list[dict[str, Any]] = rbac.cluster_role()["rules"]
-    return rules
-
-
 def render_rbac_rules() -> str:
     """The rules as the chart's RBAC template reads them, each with the reason it exists."""
     lines = [HEADER, "rules:\n"]

@@ -26,6 +26,8 @@ def describe(exc: ValidationError, within: tuple[int | str, ...] = ()) -> str:
     parts = []
     for err in exc.errors(include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field; check the spelling against `kubectl explain`"
         parts.append(f"{_path((*within, *err['loc']))}: {msg}")
     return "; ".join(parts)
 

@@ -7,7 +7,8 @@ decoding requests while the engine computes. Up to ``concurrency`` batches run a
 per user than a padded batch of sixteen, so two workers each taking what queued beat one
 worker taking bigger batches. A lone request on an idle server runs on the event loop
 itself: nothing else is waiting, and the two thread hand-offs cost more CPU and latency
-than they save (measured with `recops loadtest` at concurrency 1).
+than they save (measured with `recops loadtest` at concurrency 1). ``inline_lone=False``
+turns that off, for engines whose single call is too long to hold the loop.
 
 The batcher never waits on an idle queue: a lone request goes straight to the engine (a
 fixed wait would set the latency floor at low load). Under load, batches form by
@@ -61,6 +62,7 @@ class DynamicBatcher(Generic[In, Out]):
         max_batch_delay_s: float = 0.0,
         max_queue: int = 1024,
         concurrency: int = 1,
+        inline_lone: bool = True,
         stats: BatchStats | None = None,
     ) -> None:
         if max_batch_size < 1:
@@ -75,6 +77,7 @@ class DynamicBatcher(Generic[In, Out]):
         self.max_batch_delay_s = max(0.0, max_batch_delay_s)
         self.max_queue = max_queue
         self.concurrency = concurrency
+        self.inline_lone = inline_lone
         self._last_size = 1
         self._slots = asyncio.Semaphore(concurrency)
         self._running: set[asyncio.Task[None]] = set()
@@ -148,7 +151,11 @@ class DynamicBatcher(Generic[In, Out]):
             # it runs right here. Under load (the last batch had company) it never does:
             # the loop must keep accepting requests while the engine computes.
             inline = (
-                len(batch) == 1 and self._last_size == 1 and not self._queue and not self._running
+                self.inline_lone
+                and len(batch) == 1
+                and self._last_size == 1
+                and not self._queue
+                and not self._running
             )
             self._last_size = len(batch)
             if inline or self.concurrency == 1:

@@ -298,6 +298,7 @@ class DataPlane:
                     name, engine_dir, self._loader, self.metrics, workers=workers,
                     threads=b.resolved_engine_threads(workers), max_batch_size=b.max_batch_size,
                     max_batch_delay_s=b.max_batch_delay_ms / 1000.0, max_queue=b.max_queue,
+                    inline_lone=b.inline_lone_requests,
                 ),
             )  # fmt: skip
             new.batcher.start()

@@ -27,6 +27,12 @@ class BatchingSettings(BaseModel):
         description="Queued requests per version beyond which new ones are shed with "
         "RESOURCE_EXHAUSTED.",
     )  # fmt: skip
+    inline_lone_requests: bool = Field(
+        default=True,
+        description="Score a lone request on an idle server on the event loop itself, "
+        "skipping two thread hand-offs (cheaper for small CPU models). Turn off for engines "
+        "whose single call is long: the server accepts nothing while it runs.",
+    )
     engine_workers: int | None = Field(
         default=None, ge=1, le=64,
         description="Engine instances per version, each scoring one batch at a time in its "

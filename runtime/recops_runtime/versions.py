@@ -97,6 +97,7 @@ class ModelVersion:
         max_batch_size: int,
         max_batch_delay_s: float,
         max_queue: int,
+        inline_lone: bool = True,
     ) -> None:
         self.name = name
         self.engine_dir = engine_dir
@@ -128,6 +129,7 @@ class ModelVersion:
             max_batch_delay_s=max_batch_delay_s,
             max_queue=max_queue,
             concurrency=len(self.engines),
+            inline_lone=inline_lone,
             stats=BatchStats(on_batch=batch_hist.observe, on_depth=depth.set),
         )
 
@@ -274,6 +276,7 @@ def open_version(
     max_batch_delay_s: float,
     max_queue: int,
     workers: int = 1,
+    inline_lone: bool = True,
 ) -> ModelVersion:
     """Loads, checks and warms up a version (blocking: call it from a worker thread).
 
@@ -301,6 +304,7 @@ def open_version(
             max_batch_size=max_batch_size,
             max_batch_delay_s=max_batch_delay_s,
             max_queue=max_queue,
+            inline_lone=inline_lone,
         )
         version.warm_up()
     except Exception as exc:

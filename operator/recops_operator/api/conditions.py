@@ -98,11 +98,6 @@ def get_condition(conditions: Iterable[Condition], type: str) -> Condition | Non
     return next((c for c in conditions if c.type == type), None)
 
 
-def is_true(conditions: Iterable[Condition], type: str) -> bool:
-    cond = get_condition(conditions, type)
-    return cond is not None and cond.status == ConditionStatus.TRUE
-
-
 def aggregate_ready(
     conditions: Sequence[Condition],
     required: Sequence[str],

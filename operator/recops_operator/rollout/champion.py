@@ -25,24 +25,6 @@ def _auth() -> tuple[httpx.Auth | None, dict[str, str]]:
     return auth, ({"Authorization": f"Bearer {token}"} if token else {})
 
 
-async def champion_version(tracking_uri: str, model: str, timeout: float = 10.0) -> str | None:
-    """The version holding the alias, or None when no version holds it."""
-    auth, headers = _auth()
-    async with httpx.AsyncClient(timeout=timeout, auth=auth, headers=headers) as client:
-        try:
-            rsp = await client.get(
-                f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias",
-                params={"name": model, "alias": CHAMPION},
-            )
-        except httpx.HTTPError as exc:
-            raise ChampionError(f"MLflow at {tracking_uri} is unreachable: {exc!r}") from exc
-    if rsp.status_code == 404:
-        return None
-    if rsp.status_code >= 400:
-        raise ChampionError(f"MLflow answered {rsp.status_code}: {rsp.text[:300]}")
-    return str(rsp.json()["model_version"]["version"])
-
-
 async def move_champion(tracking_uri: str, model: str, version: str, timeout: float = 10.0) -> None:
     """Point ``champion`` at ``version`` of ``model`` (idempotent)."""
     auth, headers = _auth()

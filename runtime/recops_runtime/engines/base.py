@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from recops_runtime.engines.cpu import CpuInfo
+
 MANIFEST_FILE = "manifest.json"
 ID_MAPS_FILE = "id_maps.json"
 
@@ -93,6 +95,11 @@ class EngineManifest(BaseModel):
     parity: ParityResult | None = None
     latency: list[LatencyResult] = Field(default_factory=list)
     built_at: str | None = None
+    measured_on: CpuInfo | None = Field(
+        default=None,
+        description="The processor parity and latency were measured on: int8 kernels, and "
+        "so int8 rankings, differ by instruction set.",
+    )
     build_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="How it was built: quantization, calibration, threads."
     )

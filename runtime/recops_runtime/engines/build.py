@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from recops_runtime.engines.base import ID_MAPS_FILE, EngineManifest, FloatArray, ParityResult
 from recops_runtime.engines.bundle import ExportBundle
+from recops_runtime.engines.cpu import host_cpu
 from recops_runtime.engines.errors import EngineError
 from recops_runtime.engines.evaluation import UserSequences
 from recops_runtime.engines.latency import DEFAULT_BATCHES, measure
@@ -50,12 +50,6 @@ class BuildOptions(BaseModel):
     parity: ParityThreshold | None = Field(
         default=None, description="Override the target's parity threshold (stricter or looser)."
     )
-
-
-def _left_pad(users: UserSequences, maxlen: int) -> UserSequences:
-    history = np.zeros((len(users), maxlen), np.int64)
-    history[:, maxlen - users.maxlen :] = users.history
-    return UserSequences(users.user_ids, history, users.targets)
 
 
 def _build_artifact(
@@ -147,6 +141,7 @@ def build_engine(
                 **{k: str(v) for k, v in extra.items() if k in ("gpu", "tensorrt")},
             },
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            measured_on=host_cpu(),
             build_options={**extra, **({"threads": options.threads} if options.threads else {})},
         )
         engine = open_engine(staging, manifest, options.threads)
@@ -205,7 +200,7 @@ def _parity(
     reference = ProgramScorer(bundle.reference(), options.threads)
     maxlen = bundle.input_spec().maxlen
     engine_users = _engine_users(spec, bundle, options)
-    reference_users = _left_pad(engine_users, maxlen)
+    reference_users = engine_users.left_padded(maxlen)
     expected: FloatArray = score_all(reference, reference_users)
     actual = score_all(score, engine_users)
     result = compare(expected, actual, reference_users)
@@ -216,5 +211,18 @@ def _parity(
                 "ndcg10_full_history": ndcg10(score_all(reference, full), full),
             }
         )
-    check(result, options.parity or spec.parity, spec.name)
+    check(result, options.parity or spec.parity, spec.name, _advice(spec))
     return result
+
+
+def _advice(spec: TargetSpec) -> str | None:
+    """What to build instead when ``spec`` misses its gate on this processor."""
+    if spec.fallback is None:
+        return None
+    cpu = host_cpu()
+    kernels = f", {cpu.int8_kernels} int8 kernels" if spec.precision == "int8" else ""
+    return (
+        f"{spec.name} cannot meet its gate with this model on this processor "
+        f"({cpu.model or cpu.machine}{kernels}); build {spec.fallback} instead, or retry "
+        "with more calibration users."
+    )

@@ -48,6 +48,14 @@ class UserSequences:
             raise ValueError(f"cannot lengthen a history of {self.maxlen} to {maxlen}")
         return UserSequences(self.user_ids, self.history[:, -maxlen:].copy(), self.targets)
 
+    def left_padded(self, maxlen: int) -> UserSequences:
+        """The same histories, left-padded with 0 to ``maxlen`` (a longer graph's input)."""
+        if maxlen < self.maxlen:
+            raise ValueError(f"cannot pad a history of {self.maxlen} to {maxlen}")
+        history = np.zeros((len(self), maxlen), np.int64)
+        history[:, maxlen - self.maxlen :] = self.history
+        return UserSequences(self.user_ids, history, self.targets)
+
     def save(self, path: Path) -> None:
         with path.open("wb") as handle:
             np.savez(handle, user_ids=self.user_ids, history=self.history, targets=self.targets)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from recops_runtime.engines.base import Engine, EngineManifest
+from recops_runtime.engines.cpu import host_cpu
 from recops_runtime.engines.errors import CorruptEngineError
 from recops_runtime.engines.manifest import verify_engine_dir
 from recops_runtime.engines.targets import get_target
 from recops_runtime.engines.toolkits import check_toolkit
+
+log = logging.getLogger(__name__)
 
 
 def open_engine(folder: Path, manifest: EngineManifest, threads: int | None) -> Engine:
@@ -46,4 +50,24 @@ def load_engine(path: Path, threads: int | None = None, target: str | None = Non
     """
     folder = Path(path)
     manifest = verify_engine_dir(folder, expected_target=target)
+    _note_other_processor(folder, manifest)
     return open_engine(folder, manifest, threads)
+
+
+def _note_other_processor(folder: Path, manifest: EngineManifest) -> None:
+    """Say so when an int8 engine serves on another class of int8 kernels than it was
+    measured on: its parity was measured there, not here (see ``engines.cpu``)."""
+    measured = manifest.measured_on
+    if manifest.precision != "int8" or measured is None:
+        return
+    here = host_cpu()
+    if measured.int8_kernels != here.int8_kernels:
+        log.warning(
+            "%s: %s engine measured on %s int8 kernels, loaded on %s; its parity gate was "
+            "passed there (weights are 7-bit, so the two should agree; recompile here to "
+            "measure it)",
+            folder,
+            manifest.target,
+            measured.int8_kernels,
+            here.int8_kernels,
+        )

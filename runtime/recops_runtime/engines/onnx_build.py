@@ -3,7 +3,15 @@
 Static quantization calibrates activation ranges on real users' sequences (the bundle's
 calibration set); dynamic quantization measures them per call. Both quantize the
 weight matrices (linear layers), per output channel. The item-scoring product, whose
-small errors reorder near-tied items, stays in fp32.
+small errors reorder near-tied items, stays in fp32, and so do attention's softmax and
+the layer norms (only MatMul and Gemm are quantized).
+
+Weights are quantized to 7 bits (``reduce_range``). ONNX Runtime computes uint8 x int8
+products on AVX2-only x86 with ``vpmaddubsw``, whose 16-bit pair sums saturate when two
+large products meet; 7-bit weights bound every pair sum below the limit, so the engine
+computes the same function on AVX2, VNNI and AMX processors (see ``engines.cpu``).
+Measured on the test model: top-10 overlap with cpu-torch 0.992 with VNNI but 0.954 on
+AVX2 with 8-bit weights; 0.988 on both with 7-bit weights.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from recops_runtime.engines.toolkits import require
 
 Quantization = Literal["static", "dynamic"]
 CALIBRATION_BATCH = 32
+WEIGHT_BITS = 7  # reduce_range: portable across int8 kernels (module docstring)
 
 
 def write_single_file(source: Path, destination: Path) -> None:
@@ -114,10 +123,15 @@ def quantize(
             "per_channel": True,
             "nodes_to_quantize": include,
             "weight_type": quantization.QuantType.QInt8,
+            "reduce_range": True,
         }
         if method == "dynamic":
             quantization.quantize_dynamic(str(prepared), str(destination), **common)
-            return {"quantization": "dynamic", "quantized_matmuls": len(include)}
+            return {
+                "quantization": "dynamic",
+                "weight_bits": WEIGHT_BITS,
+                "quantized_matmuls": len(include),
+            }
         if calibration is None or len(calibration) == 0:
             raise ValueError("static quantization needs calibration sequences")
         quantization.quantize_static(
@@ -131,6 +145,7 @@ def quantize(
         )
     return {
         "quantization": "static",
+        "weight_bits": WEIGHT_BITS,
         "calibration_users": len(calibration),
         "quantized_matmuls": len(include),
     }

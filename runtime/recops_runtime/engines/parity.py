@@ -91,8 +91,13 @@ def compare(reference: FloatArray, engine: FloatArray, users: UserSequences) -> 
     )
 
 
-def check(result: ParityResult, threshold: ParityThreshold, target: str) -> None:
-    """Raise :class:`ParityError` naming every limit the result breaks."""
+def check(
+    result: ParityResult, threshold: ParityThreshold, target: str, advice: str | None = None
+) -> None:
+    """Raise :class:`ParityError` naming every limit the result breaks.
+
+    ``advice`` replaces the generic last sentence (what to do instead).
+    """
     broken = []
     if result.top10_overlap < threshold.min_top10_overlap:
         broken.append(f"top-10 overlap {result.top10_overlap:.4f} < {threshold.min_top10_overlap}")
@@ -106,5 +111,6 @@ def check(result: ParityResult, threshold: ParityThreshold, target: str) -> None
         raise ParityError(
             f"{target} engine fails parity with cpu-torch on {result.users} users: "
             + "; ".join(broken)
-            + ". No engine was written; use a more precise target or more calibration data."
+            + ". No engine was written; "
+            + (advice or "use a more precise target or more calibration data.")
         )

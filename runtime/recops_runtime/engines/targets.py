@@ -44,6 +44,8 @@ class TargetSpec:
     parity: ParityThreshold
     description: str
     short_history: bool = False
+    # The target to build instead where this one cannot meet its parity gate.
+    fallback: str | None = None
 
     @property
     def needs_gpu(self) -> bool:
@@ -79,6 +81,7 @@ TARGETS: dict[str, TargetSpec] = {
             "model.onnx",
             INT8_PARITY,
             "ONNX Runtime, int8 weights (static: calibrated on real user sequences, or dynamic)",
+            fallback="cpu-onnxruntime",
         ),
         TargetSpec(
             "cpu-openvino",
@@ -97,6 +100,7 @@ TARGETS: dict[str, TargetSpec] = {
             "model.xml",
             INT8_PARITY,
             "OpenVINO IR quantized with NNCF on real user sequences",
+            fallback="cpu-openvino",
         ),
         TargetSpec(
             "gpu-onnxruntime-cuda",
@@ -115,6 +119,7 @@ TARGETS: dict[str, TargetSpec] = {
             "model.plan",
             FP16_PARITY,
             "a TensorRT fp16 engine, built on the GPU model that serves it",
+            fallback="gpu-onnxruntime-cuda",
         ),
         TargetSpec(
             "edge-int8",
@@ -125,6 +130,7 @@ TARGETS: dict[str, TargetSpec] = {
             INT8_PARITY,
             f"int8 ONNX with the last {EDGE_MAXLEN} items of history, for devices",
             short_history=True,
+            fallback="cpu-onnxruntime",
         ),
     )
 }

@@ -221,7 +221,7 @@ async def test_an_invalid_training_run_is_refused_not_retried(
     status = await eventually(refused, "InvalidSpec")
     assert status["phase"] == "Failed"
     assert (
-        "spec.backofLimit: Extra inputs are not permitted"
+        "spec.backofLimit: unknown field; check the spelling against `kubectl explain`"
         in condition(status, "SpecValid")["message"]
     )
     assert await kube.get(res.JOBS, NS, "books-typo-a1") is None

@@ -14,6 +14,7 @@ from serve_engines import build_real_engines
 
 from recops_runtime.server import RecommendationServer
 from recops_runtime.settings import BatchingSettings, ServeSettings
+from recops_runtime.versions import EngineLoader
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +32,7 @@ async def start_server(engines_dir: Path, tmp_path: Path) -> AsyncIterator[Calla
     async def start(
         engines: dict[str, str] | None = None,
         batching: BatchingSettings | None = None,
+        loader: EngineLoader | None = None,
         **overrides: object,
     ) -> RecommendationServer:
         settings = ServeSettings(
@@ -42,7 +44,7 @@ async def start_server(engines_dir: Path, tmp_path: Path) -> AsyncIterator[Calla
             batching=batching or BatchingSettings(),
             **overrides,  # type: ignore[arg-type]
         )
-        server = RecommendationServer(settings)
+        server = RecommendationServer(settings, loader)
         await server.start()
         servers.append(server)
         return server

@@ -18,12 +18,10 @@ SNAPSHOT_SEED = 0
 
 
 def build_real_engines(root: Path) -> dict[str, Path]:
-    """Engines under ``root``: "v1" and "v2" (model versions 1 and 2), and "slow".
+    """Engines under ``root``: "v1" and "v2" (model versions 1 and 2).
 
-    "v1" and "v2" are compiled from one export of a small network (exporting is the slow
-    step); the second build is labelled model version 2, so tests can tell which build
-    answered. "slow" is a larger network with 200-item histories, which costs the engine
-    more than the server spends taking a request in (for overload tests).
+    Both are compiled from one export of a small network (exporting is the slow step); the
+    second build is labelled model version 2, so tests can tell which build answered.
     """
     from recops_runtime.engines import BuildOptions, build_engine
     from recops_runtime.engines.bundle import EXPORT_FILE
@@ -37,9 +35,6 @@ def build_real_engines(root: Path) -> dict[str, Path]:
         (small.root / EXPORT_FILE).write_text(json.dumps(info))
         build_engine(ExportBundle(small.root), "cpu-onnxruntime", root / name, options)
         engines[name] = root / name
-    large = _export(root / ".work" / "large", maxlen=200, item_dim=64, user_dim=32, num_blocks=2)
-    build_engine(large, "cpu-onnxruntime", root / "slow", options)
-    engines["slow"] = root / "slow"
     return engines
 
 

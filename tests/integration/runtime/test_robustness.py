@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
+from pathlib import Path
 
 import grpc
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serve_engines import item_id, num_items, user_id
 from serve_helpers import grpc_target
 
 from recops_runtime.client import RecommenderClient
+from recops_runtime.engines import Engine, load_engine
 from recops_runtime.proto.recops.v1 import recommender_pb2 as pb
 from recops_runtime.proto.recops.v1 import recommender_pb2_grpc as pb_grpc
 from recops_runtime.settings import BatchingSettings
@@ -140,35 +144,88 @@ async def test_fuzzed_json_never_fails_internally(start_server) -> None:
     assert statuses[400] > 0
 
 
+class EngineGate:
+    """Engines whose calls wait while the gate is held: the test, not the machine's speed,
+    decides when the engine is busy."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.entered = threading.Event()
+        self._open = threading.Event()
+
+    def loader(self, path: Path, threads: int | None) -> Engine:
+        return _GatedEngine(load_engine(path, threads), self)
+
+    def hold(self) -> None:
+        self.holding = True
+        self._open.clear()
+
+    def release(self) -> None:
+        self.holding = False
+        self._open.set()
+
+    def wait(self) -> None:
+        if self.holding:
+            self.entered.set()
+            self._open.wait(timeout=60)
+
+
+class _GatedEngine:
+    def __init__(self, engine: Engine, gate: EngineGate) -> None:
+        self.manifest = engine.manifest
+        self._engine = engine
+        self._gate = gate
+
+    def score(self, user_ids: np.ndarray, history: np.ndarray) -> np.ndarray:
+        self._gate.wait()
+        return self._engine.score(user_ids, history)
+
+    def close(self) -> None:
+        self._engine.close()
+
+
 async def test_overload_is_shed_and_the_server_stays_up(start_server) -> None:
-    # An engine slower than the server takes requests in (one worker), so a burst backs up.
+    max_queue, extra = 4, 20
+    gate = EngineGate()
     server = await start_server(
-        engines={"v1": "slow"},
-        batching=BatchingSettings(max_batch_size=2, max_queue=4, engine_workers=1),
+        loader=gate.loader,
+        batching=BatchingSettings(
+            max_batch_size=2, max_queue=max_queue, engine_workers=1, inline_lone_requests=False
+        ),
     )
-    codes: collections.Counter[str] = collections.Counter()
-    history = [item_id(i % num_items() + 1) for i in range(200)]
+    batcher = server.plane.versions["v1"].batcher
+    history = [item_id(i % num_items() + 1) for i in range(20)]
+    gate.hold()
+    async with RecommenderClient(grpc_target(server), timeout_s=60) as client:
 
-    async def burst() -> None:
-        async with RecommenderClient(grpc_target(server), timeout_s=30) as client:
+        async def one(u: int) -> str:
+            try:
+                await client.recommend(user_id(u % 50 + 1), history=history, k=10)
+                return "OK"
+            except grpc.aio.AioRpcError as exc:
+                return exc.code().name
 
-            async def one(u: int) -> None:
-                try:
-                    await client.recommend(user_id(u % 50 + 1), history=history, k=10)
-                    codes["OK"] += 1
-                except grpc.aio.AioRpcError as exc:
-                    codes[exc.code().name] += 1
-
-            await asyncio.gather(*(one(u) for u in range(300)))
-
-    # The clients get their own thread and event loop, as real clients do: sharing the
-    # server's loop would hand it one request at a time and nothing would ever queue.
-    await asyncio.to_thread(asyncio.run, burst())
-    assert set(codes) == {"OK", "RESOURCE_EXHAUSTED"}, codes
-    assert codes["RESOURCE_EXHAUSTED"] > 0 and codes["OK"] > 0
-    async with RecommenderClient(grpc_target(server), timeout_s=30) as client:
+        # One request in the (held) engine, then a full queue behind it.
+        running = asyncio.ensure_future(one(0))
+        assert await asyncio.to_thread(gate.entered.wait, 30)
+        queued = [asyncio.ensure_future(one(u)) for u in range(1, max_queue + 1)]
+        async with asyncio.timeout(30):
+            while batcher.depth < max_queue:
+                await asyncio.sleep(0.005)
+        # Everything past the queue is shed at once, while the engine is still held.
+        shed = await asyncio.gather(*(one(u) for u in range(extra)))
+        assert collections.Counter(shed) == {"RESOURCE_EXHAUSTED": extra}
+        gate.release()
+        taken_in = await asyncio.gather(running, *queued)
+        assert collections.Counter(taken_in) == {"OK": max_queue + 1}
         after = await client.recommend(user_id(1), history=history)
     assert len(after.items) == 10
+    registry = server.plane.metrics.registry
+    labels = {"version": "v1", "target": "cpu-onnxruntime"}
+    assert (
+        registry.get_sample_value("recops_requests_total", {**labels, "code": "RESOURCE_EXHAUSTED"})
+        == extra
+    )
 
 
 async def test_an_expired_deadline_is_not_served(start_server) -> None:
@@ -183,8 +240,13 @@ async def test_an_expired_deadline_is_not_served(start_server) -> None:
 
 
 async def test_stop_answers_every_request_the_server_took_in(start_server) -> None:
-    server = await start_server(batching=BatchingSettings(max_batch_size=1))
+    gate = EngineGate()
+    server = await start_server(
+        loader=gate.loader,
+        batching=BatchingSettings(max_batch_size=1, inline_lone_requests=False),
+    )
     history = [item_id(i) for i in range(1, 21)]
+    gate.hold()
     outcomes: collections.Counter[str] = collections.Counter()
     async with RecommenderClient(grpc_target(server), timeout_s=30) as client:
 
@@ -195,11 +257,19 @@ async def test_stop_answers_every_request_the_server_took_in(start_server) -> No
             except grpc.aio.AioRpcError as exc:
                 outcomes[exc.code().name] += 1
 
-        calls = [asyncio.ensure_future(one(n)) for n in range(300)]
-        while not server.plane.versions["v1"].batcher.depth:
-            await asyncio.sleep(0.001)
-        taken_in = server.plane.versions["v1"].batcher.depth
-        await asyncio.gather(server.stop(), *calls)
+        calls = [asyncio.ensure_future(one(n)) for n in range(60)]
+        # Requests taken in (one in the held engine, the rest queued) before the stop.
+        batcher = server.plane.versions["v1"].batcher
+        async with asyncio.timeout(30):
+            while batcher.depth < len(calls) // 2:
+                await asyncio.sleep(0.005)
+        assert gate.entered.is_set()
+        taken_in = batcher.depth + 1
+        stopping = asyncio.ensure_future(server.stop())
+        await asyncio.sleep(0.2)  # the stop is under way while the engine is still held
+        assert not stopping.done()
+        gate.release()
+        await asyncio.gather(stopping, *calls)
     registry = server.plane.metrics.registry
     served = registry.get_sample_value(
         "recops_requests_total", {"version": "v1", "target": "cpu-onnxruntime", "code": "OK"}

@@ -206,6 +206,22 @@ async def test_a_lone_request_after_a_busy_spell_goes_to_a_worker() -> None:
     pool.shutdown()
 
 
+async def test_inline_lone_off_sends_every_request_to_a_worker() -> None:
+    seen: list[str] = []
+
+    def engine(batch: Sequence[int]) -> list[int]:
+        seen.append(threading.current_thread().name)
+        return list(batch)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="worker")
+    batcher = DynamicBatcher(engine, executor=pool, inline_lone=False)
+    batcher.start()
+    assert [await batcher.submit(x) for x in range(3)] == [0, 1, 2]
+    assert len(seen) == 3 and all(name.startswith("worker") for name in seen)
+    await batcher.drain()
+    pool.shutdown()
+
+
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         DynamicBatcher(list, executor=ThreadPoolExecutor(1), concurrency=0)
