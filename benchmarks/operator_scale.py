@@ -25,9 +25,12 @@ import kmock
 from rich.console import Console
 from rich.table import Table
 
-from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube import resources as res
 from recops_operator.kube.client import KubeClient, KubeConnection
+
+# The emulated API server is the tests' harness (tests/support), not part of the operator.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+from emulator import ApiServerEmulator
 
 NS = "scale"
 RESULTS = Path(__file__).parent / "results" / "operator_scale.json"

@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,6 +42,9 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from ports import free_port  # noqa: E402  (the tests' harness, one copy)
+
 RESULTS = REPO / "benchmarks" / "results" / "serving.json"
 DEFAULT_DATA = (
     Path(os.environ.get("RECOPS_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -50,12 +52,6 @@ DEFAULT_DATA = (
     / "ml-1m.txt.gz"
 )
 CONCURRENCY = (1, 8, 64)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---- engines --------------------------------------------------------------------------

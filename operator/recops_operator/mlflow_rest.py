@@ -8,52 +8,15 @@ that run and turns it into typed results.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import httpx
 from pydantic import BaseModel
 
-TAG_TRAINING_RUN = "recops.training_run"
-TAG_DATASET_HASH = "recops.dataset_hash"
-TAG_PROTOCOL = "recops.protocol"
-TAG_REGISTERED_MODEL = "recops.registered_model"
-TAG_MODEL_VERSION = "recops.model_version"
-TAG_GATE = "recops.gate"
-TAG_GATE_REASON = "recops.gate_reason"
-METRICS = (
-    "test_sampled_ndcg_at_10",
-    "test_sampled_hr_at_10",
-    "test_full_ndcg_at_10",
-    "test_full_hr_at_10",
-    "val_ndcg_at_10",
-)
+from recops_operator.api.tracking import TAG_TRAINING_RUN, TrainingResult
 
 
 class MlflowError(Exception):
     """MLflow could not be reached or answered with an error."""
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """What a finished training wrote to MLflow."""
-
-    run_id: str
-    status: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in {"FINISHED", "FAILED", "KILLED"}
-
-    @property
-    def gate(self) -> str | None:
-        return self.tags.get(TAG_GATE)
-
-    @property
-    def complete(self) -> bool:
-        """The run ended and the gate has decided (the last thing the trainer writes)."""
-        return self.finished and self.gate is not None
 
 
 def _auth_from_env() -> httpx.Auth | None:

@@ -21,7 +21,7 @@ from recops_operator.settings import OperatorSettings
 HANDLER_MODULES: tuple[str, ...] = (
     "recops_operator.controllers.recmodel",
     "recops_operator.controllers.trainingrun",
-    "recops_operator.rollout.controller",
+    "recops_operator.controllers.rollout",
 )
 PREFIX = "recops.io"
 

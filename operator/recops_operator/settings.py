@@ -40,7 +40,7 @@ class OperatorSettings(BaseSettings):
     )
 
     image: str = Field(
-        default="ghcr.io/recops/recops:0.1.0",
+        default="ghcr.io/recops/recops-trainer:0.1.0",
         description="Image of the trainer and compile Jobs (a TrainingRun may override it).",
     )
     runtime_image: str = Field(

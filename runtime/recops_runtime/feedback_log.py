@@ -1,7 +1,9 @@
 """A durable, rotated log of served recommendations and feedback events (JSON lines).
 
-The trainer reads it as new training data with :func:`read_feedback_log`. Each line is
-one JSON object; every record has::
+The trainer reads the feedback records of such folders as new training data
+(``recops_trainer.datasets.read_feedback``, which reads the files itself: the trainer does
+not import the runtime); :func:`read_feedback_log` reads one folder back here, for tools
+and tests. Each line is one JSON object; every record has::
 
     kind        "recommendation" or "feedback"
     ts          Unix time in seconds (float)

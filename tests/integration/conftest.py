@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import kmock
 import pytest
 import pytest_asyncio
+from emulator import ApiServerEmulator
 
-from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube.client import KubeClient, KubeConnection
 
 T = TypeVar("T")

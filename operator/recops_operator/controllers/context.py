@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 import kopf
 
 from recops_operator.api.conditions import utcnow
-from recops_operator.decisions.trainingrun import Event
+from recops_operator.decisions.events import Event
 from recops_operator.kube.client import KubeClient
 from recops_operator.mlflow_rest import MlflowReader
 from recops_operator.settings import OperatorSettings

@@ -21,6 +21,7 @@ from recops_operator.api.trainingrun import TrainingRun, TrainingRunSpec
 from recops_operator.controllers.apply import ensure, write_status
 from recops_operator.controllers.context import OperatorContext, post_events
 from recops_operator.controllers.routing import steer_user_route
+from recops_operator.decisions.events import Event
 from recops_operator.decisions.recmodel import (
     DeploymentObservation,
     RecModelObservation,
@@ -28,7 +29,7 @@ from recops_operator.decisions.recmodel import (
     invalid_spec,
     plan,
 )
-from recops_operator.decisions.trainingrun import Event
+from recops_operator.decisions.retraining import LiveSignals, signals_wanted
 from recops_operator.kube.client import Obj
 from recops_operator.kube.resources import (
     DEPLOYMENTS,
@@ -57,11 +58,10 @@ from recops_operator.render.serving import (
     render_service,
     render_service_monitor,
 )
-from recops_operator.retraining.decide import LiveSignals, signals_wanted
 from recops_operator.retraining.signals import read_signals
-from recops_operator.rollout.durations import parse_time
 from recops_operator.rollout.providers import promql
 from recops_operator.rollout.settings import RolloutSettings
+from recops_operator.timeutil import parse_time
 from recops_operator.validation import InvalidSpecError, parse_spec
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from recops_operator.api.rollout import Weights
 from recops_operator.controllers.context import OperatorContext
 from recops_operator.kube.resources import GRPCROUTES
 from recops_operator.render.serving import GRPC_PORT
-from recops_operator.rollout.traffic import role_backends, route_weights
+from recops_operator.render.traffic import role_backends, route_weights
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from recops_operator.api.trainingrun import (
 )
 from recops_operator.controllers.apply import ensure, write_status
 from recops_operator.controllers.context import OperatorContext, post_events
+from recops_operator.decisions.events import Event
 from recops_operator.decisions.jobs import (
     JobObservation,
     engine_from_manifest,
@@ -28,7 +29,6 @@ from recops_operator.decisions.jobs import (
 )
 from recops_operator.decisions.trainingrun import (
     CompileObservation,
-    Event,
     Observation,
     Step,
     decide,
@@ -44,11 +44,11 @@ from recops_operator.render.compile import (
 )
 from recops_operator.render.training import (
     TrainingJobInputs,
-    duration_seconds,
     render_config_map,
     render_fallback_job,
     render_ray_job,
 )
+from recops_operator.timeutil import parse_duration
 from recops_operator.validation import InvalidSpecError, overlay, parse_spec
 
 TERMINAL = (TrainingPhase.SUCCEEDED.value, TrainingPhase.FAILED.value)
@@ -76,7 +76,7 @@ def job_inputs(
         mlflow=mlflow,
         tune=spec.tune,
         resume_from=spec.resume_from,
-        active_deadline_seconds=duration_seconds(spec.active_deadline)
+        active_deadline_seconds=int(parse_duration(spec.active_deadline))
         if spec.active_deadline
         else None,
         feedback_claim=ctx.settings.feedback_claim,

@@ -24,11 +24,11 @@ from recops_operator.api.recmodel import (
 )
 from recops_operator.api.rollout import Rollout, RolloutPhase, RolloutStatus, Weights
 from recops_operator.api.trainingrun import TrainingPhase, TrainingRun, TrainingRunSpec
-from recops_operator.decisions.trainingrun import Event
+from recops_operator.decisions.events import Event
+from recops_operator.decisions.retraining import LiveSignals, automatic_run, watch_drift
 from recops_operator.render.common import object_name
 from recops_operator.render.serving import ServedVersion
-from recops_operator.retraining.decide import LiveSignals, automatic_run, watch_drift
-from recops_operator.rollout.durations import format_time, parse_time
+from recops_operator.timeutil import format_time, parse_time, status_time
 
 C = RecModelCondition
 ACTIVE_ROLLOUT = {RolloutPhase.PENDING, RolloutPhase.PROGRESSING, RolloutPhase.PAUSED}
@@ -63,10 +63,6 @@ class RecModelPlan:
     roles: dict[str, tuple[str, str]] = field(default_factory=dict)
     # The stable/canary split of a user's GRPCRoute (trafficRouting.grpcRoute).
     role_weights: Weights | None = None
-
-
-def _ts(now: datetime) -> str:
-    return now.isoformat().replace("+00:00", "Z")
 
 
 def _learn_versions(status: RecModelStatus, runs: list[TrainingRun], events: list[Event]) -> None:
@@ -337,7 +333,7 @@ def plan(
     start = _training_to_start(name, spec, s, obs, drift_reason, events)
     start_spec = None
     if start:
-        s.active_training_run, s.last_training_time = start, _ts(now)
+        s.active_training_run, s.last_training_time = start, status_time(now)
         start_spec = TrainingRunSpec(rec_model=name)
         events.append(Event("Normal", "TrainingStarted", f"TrainingRun {start}"))
 

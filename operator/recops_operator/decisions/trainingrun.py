@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from recops_operator.api.conditions import (
     ConditionStatus,
@@ -19,14 +18,7 @@ from recops_operator.api.conditions import (
     set_condition,
 )
 from recops_operator.api.recmodel import EngineStatus, EvaluationProtocol
-from recops_operator.api.trainingrun import (
-    GateVerdict,
-    TrainingPhase,
-    TrainingRunCondition,
-    TrainingRunStatus,
-)
-from recops_operator.decisions.jobs import JobObservation, JobState
-from recops_operator.mlflow_rest import (
+from recops_operator.api.tracking import (
     METRICS,
     TAG_DATASET_HASH,
     TAG_GATE_REASON,
@@ -35,7 +27,16 @@ from recops_operator.mlflow_rest import (
     TAG_REGISTERED_MODEL,
     TrainingResult,
 )
+from recops_operator.api.trainingrun import (
+    GateVerdict,
+    TrainingPhase,
+    TrainingRunCondition,
+    TrainingRunStatus,
+)
+from recops_operator.decisions.events import Event
+from recops_operator.decisions.jobs import JobObservation, JobState
 from recops_operator.render.common import object_name
+from recops_operator.timeutil import status_time
 
 C = TrainingRunCondition
 TERMINAL = {TrainingPhase.SUCCEEDED, TrainingPhase.FAILED}
@@ -64,13 +65,6 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class Event:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
 class Step:
     """The new status and what the controller must make exist after writing it."""
 
@@ -84,10 +78,6 @@ def job_identity(run_name: str, namespace: str, attempt: int) -> tuple[str, str]
     """Name of the job object and its Ray submission id, one per attempt."""
     name = object_name(run_name, f"a{attempt}", max_length=47)  # RayJob adds suffixes
     return name, object_name(namespace, name, max_length=128)
-
-
-def _ts(now: datetime) -> str:
-    return now.isoformat().replace("+00:00", "Z")
 
 
 class _Builder:
@@ -116,7 +106,7 @@ class _Builder:
             self.events.append(Event("Warning" if warn else "Normal", reason, message))
         self.status.phase, self.status.reason, self.status.message = phase, reason, message
         if phase in TERMINAL and self.status.completion_time is None:
-            self.status.completion_time = _ts(self.obs.now)
+            self.status.completion_time = status_time(self.obs.now)
 
     def step(self) -> Step:
         self.status.observed_generation = self.obs.generation
@@ -178,7 +168,7 @@ def _follow_job(b: _Builder, namespace: str, run_name: str) -> None:
         b.cond(C.JOB_SUBMITTED, True, "JobCreated", f"{b.status.job_kind} {b.status.job_name}")
         return
     b.cond(C.JOB_SUBMITTED, True, "JobStarted", f"{b.status.job_kind} {b.status.job_name}")
-    b.status.start_time = b.status.start_time or job.start_time or _ts(b.obs.now)
+    b.status.start_time = b.status.start_time or job.start_time or status_time(b.obs.now)
     if job.state == JobState.RUNNING:
         b.phase(
             TrainingPhase.RUNNING,

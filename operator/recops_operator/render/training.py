@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +30,6 @@ from recops_operator.settings import OperatorSettings
 CONFIG_DIR = "/etc/recops"
 CONFIG_FILE = "train.json"
 OUTPUT_DIR = "/tmp/recops/output"  # scratch: the model is kept in MLflow's registry, not here
-_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
-_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-
-
-def duration_seconds(text: str) -> int:
-    """Seconds in a duration such as ``1h30m`` (the CRD's Duration pattern)."""
-    return int(sum(int(n) * _SECONDS[unit] for n, unit in _DURATION_PART.findall(text)))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from recops_operator.retraining.decide import LiveSignals
+from recops_operator.decisions.retraining import LiveSignals
 from recops_operator.rollout.providers import promql
 from recops_operator.rollout.providers.prometheus import (
     QueryError,

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from recops_operator.api.rollout import MeasurementPhase, MetricResult, RolloutPhase, RolloutStatus
 from recops_operator.api.rollout_policy import AnalysisMetric, CanaryStep, RolloutPolicy
 from recops_operator.rollout.actions import MeasurementPlan
-from recops_operator.rollout.durations import parse_duration, parse_time
 from recops_operator.rollout.status import held_for_human
+from recops_operator.timeutil import parse_duration, parse_time
 
 
 def step_metrics(policy: RolloutPolicy, step: CanaryStep) -> list[AnalysisMetric]:

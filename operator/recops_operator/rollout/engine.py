@@ -30,7 +30,6 @@ from recops_operator.api.rollout_policy import AnalysisMetric, CanaryStep, Rollo
 from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Action, Controls, Outcome
 from recops_operator.rollout.analysis import current_step, last_measured, measurement_plan, tally
-from recops_operator.rollout.durations import format_time, parse_duration, parse_time
 from recops_operator.rollout.evaluate import evaluate
 from recops_operator.rollout.observations import Observation
 from recops_operator.rollout.status import (
@@ -44,6 +43,7 @@ from recops_operator.rollout.status import (
     weights_text,
     with_history,
 )
+from recops_operator.timeutil import format_time, parse_duration, parse_time
 
 # How soon to look again while waiting for something outside the engine (a candidate pod).
 POLL_SECONDS = 5.0

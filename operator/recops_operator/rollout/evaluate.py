@@ -14,9 +14,9 @@ from datetime import datetime
 
 from recops_operator.api.rollout import MeasurementPhase, MetricResult
 from recops_operator.api.rollout_policy import AnalysisMetric, BuiltinMetric, Comparison
-from recops_operator.rollout.durations import format_time
 from recops_operator.rollout.observations import Observation
 from recops_operator.rollout.stats import difference_test
+from recops_operator.timeutil import format_time
 
 _COMPARE: dict[Comparison, Callable[[float, float], bool]] = {
     Comparison.LT: operator.lt,

@@ -15,7 +15,7 @@ from recops_operator.api.rollout import (
 )
 from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Action, Controls
-from recops_operator.rollout.durations import format_time
+from recops_operator.timeutil import format_time
 
 HISTORY_LIMIT = 50
 TERMINAL = (RolloutPhase.PROMOTED, RolloutPhase.ABORTED, RolloutPhase.FAILED)

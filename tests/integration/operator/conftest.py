@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,9 +20,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import pytest_asyncio
+from background import BackgroundOperator
+from emulator import ApiServerEmulator
+from ports import free_port
 
-from recops_operator.background import BackgroundOperator
-from recops_operator.emulator import ApiServerEmulator
 from recops_operator.settings import OperatorSettings
 
 T = TypeVar("T")
@@ -65,12 +65,6 @@ async def operator(api: ApiServerEmulator) -> AsyncIterator[OperatorHandle]:
     await handle.start()
     yield handle
     await handle.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class MlflowServer:

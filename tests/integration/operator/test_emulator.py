@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import kmock
 import pytest
 import pytest_asyncio
+from emulator import ApiServerEmulator
 
-from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube import resources as res
 from recops_operator.kube.client import ConflictError, KubeClient, KubeConnection, KubeError
 

@@ -9,8 +9,8 @@ from typing import Any
 import kmock
 import pytest
 import pytest_asyncio
+from emulator import ApiServerEmulator
 
-from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube import resources as res
 from recops_operator.kube.client import KubeClient
 

@@ -14,9 +14,9 @@ import httpx
 import kmock
 import pytest
 import yaml
+from emulator import ApiServerEmulator
 
 from recops_operator import rbac
-from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube import resources as res
 from recops_operator.kube.client import KubeClient
 

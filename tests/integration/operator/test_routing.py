@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from background import BackgroundOperator
+from emulator import ApiServerEmulator
 
-from recops_operator.background import BackgroundOperator
-from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube import resources as res
 from recops_operator.kube.client import KubeClient
 from recops_operator.settings import OperatorSettings

@@ -25,8 +25,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import free_port
 from markov_engines import Vocabulary, build_markov_engine
+from ports import free_port
 
 from recops_runtime.sequences import read_sequences
 

@@ -23,11 +23,11 @@ import httpx
 import pytest
 import pytest_asyncio
 import yaml
+from background import BackgroundOperator
+from emulator import ApiServerEmulator
 from openapi_schema_validator import OAS30Validator
 
 from recops_operator.api.recmodel import DeploymentTarget
-from recops_operator.background import BackgroundOperator
-from recops_operator.emulator import ApiServerEmulator
 from recops_operator.kube import resources as res
 from recops_operator.kube.client import KubeClient
 from recops_operator.render.serving import (
@@ -41,12 +41,12 @@ from recops_runtime.metrics import RuntimeMetrics
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import free_port  # noqa: E402
+from ports import free_port  # noqa: E402
 
 NS = "ml"
 Eventually = Callable[..., Awaitable[Any]]
 TARGET = DeploymentTarget.model_validate({"name": "cpu-onnxruntime"})
-MODULES = ("recops_operator.rollout.controller",)
+MODULES = ("recops_operator.controllers.rollout",)
 
 
 class Operator:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from ports import free_port
 from prometheus_client import start_http_server
 
 from recops_operator.api.rollout_policy import (
@@ -25,12 +25,6 @@ def metric(name: str, **kw: object) -> AnalysisMetric:
     return AnalysisMetric.model_validate(
         {"name": name, "success_condition": Comparison.GE, "threshold": 0.0, **kw}
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 
+from ports import free_port
 from prometheus_client import start_http_server
 
 from recops_operator.retraining.signals import read_signals
 from recops_operator.rollout.providers import promql
 from recops_runtime.metrics import RuntimeMetrics
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_hit_rate_and_new_interactions_of_one_recmodel(

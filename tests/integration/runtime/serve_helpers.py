@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 
 from recops_runtime.server import RecommendationServer
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (for servers started as separate processes)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def grpc_target(server: RecommendationServer) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from ports import free_port
 from serve_engines import SNAPSHOT_SEED, item_id, user_id
-from serve_helpers import free_port
 
 from recops_runtime.client import RecommenderClient
 from recops_runtime.feedback_log import read_feedback_log

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 import redis
+from ports import free_port
 from serve_engines import item_id, user_id
-from serve_helpers import free_port, grpc_target, metric, metrics_text
+from serve_helpers import grpc_target, metric, metrics_text
 
 from recops_runtime.client import RecommenderClient
 

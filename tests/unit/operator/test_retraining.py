@@ -8,7 +8,7 @@ from typing import Any
 from recops_operator.api.recmodel import RecModelSpec, RecModelStatus
 from recops_operator.api.trainingrun import TrainingRun
 from recops_operator.decisions.recmodel import RecModelObservation, RecModelPlan, plan
-from recops_operator.retraining.decide import LiveSignals, signals_wanted
+from recops_operator.decisions.retraining import LiveSignals, signals_wanted
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 TRAINED = "2026-03-01T10:00:00Z"  # a day before NOW

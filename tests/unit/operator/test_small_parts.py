@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from emulator import json_path
 
 from recops_operator import rbac
 from recops_operator.api.recmodel import RecModelSpec
@@ -18,7 +19,6 @@ from recops_operator.decisions.jobs import (
     observe_ray_job,
     termination_message,
 )
-from recops_operator.emulator import json_path
 from recops_operator.render.common import object_name
 from recops_operator.schedule import next_fire, parse_cron
 from recops_operator.validation import InvalidSpecError, parse_spec

@@ -8,6 +8,7 @@ import pytest
 
 from recops_operator.api.recmodel import EngineStatus
 from recops_operator.api.targets import TargetName
+from recops_operator.api.tracking import TrainingResult
 from recops_operator.api.trainingrun import TrainingPhase, TrainingRunStatus
 from recops_operator.decisions.jobs import JobObservation, JobState
 from recops_operator.decisions.trainingrun import (
@@ -17,7 +18,6 @@ from recops_operator.decisions.trainingrun import (
     invalid_spec,
     job_identity,
 )
-from recops_operator.mlflow_rest import TrainingResult
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 CANDIDATE_TAGS = {

@@ -16,8 +16,8 @@ from recops_operator.render.serving import (
     render_role_services,
     render_service_monitor,
 )
+from recops_operator.render.traffic import role_backends, route_weights, version_backends
 from recops_operator.rollout.controls import controls_of
-from recops_operator.rollout.traffic import role_backends, route_weights, version_backends
 from recops_operator.settings import OperatorSettings
 
 TARGETS = [

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from ports import free_port
 from prometheus_client import start_http_server
 
 from recops_operator.api.rollout import MeasurementPhase
@@ -34,12 +34,6 @@ METRICS = [
                    success_condition=Comparison.GE, threshold=1),
 ]  # fmt: skip
 PLAN = MeasurementPlan(METRICS, 3.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import math
 import pytest
 from scipy import stats as sps
 
-from recops_operator.rollout.durations import format_time, parse_duration, parse_time
 from recops_operator.rollout.stats import Proportion, difference_test, histogram_quantile
+from recops_operator.timeutil import format_time, parse_duration, parse_time
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,6 @@
-"""Durations as the API writes them ("30s", "5m", "1h30m", "250ms") and RFC 3339 times."""
+"""Durations as the API writes them ("30s", "5m", "1h30m", "250ms") and RFC 3339 times.
+
+One parser and one set of formatters for every layer of the operator."""
 
 from __future__ import annotations
 
@@ -26,6 +28,11 @@ def parse_duration(text: str) -> float:
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, the form status fields carry."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def status_time(moment: datetime) -> str:
+    """RFC 3339 at the clock's own precision, the form of start and training times."""
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:

@@ -1,8 +1,8 @@
 """The operator in a background thread with its own event loop.
 
 Kopf treats every task created in its loop after start-up as its own and cancels them all
-on shutdown, so callers that keep their own tasks (tests, benchmarks, a local quickstart)
-run it in a separate thread and loop, as ``kopf.testing.KopfRunner`` does.
+on shutdown, so callers that keep their own tasks (tests, benchmarks) run it in a
+separate thread and loop, as ``kopf.testing.KopfRunner`` does.
 """
 
 from __future__ import annotations

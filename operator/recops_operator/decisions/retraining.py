@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from recops_operator.api.recmodel import DriftStatus, DriftTrigger, RecModelSpec, RecModelStatus
-from recops_operator.decisions.trainingrun import Event
+from recops_operator.decisions.events import Event
 from recops_operator.render.common import object_name
-from recops_operator.rollout.durations import format_time, parse_duration, parse_time
 from recops_operator.schedule import next_fire
+from recops_operator.timeutil import format_time, parse_duration, parse_time
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,11 @@ from recops_operator.api.rollout import PLURAL, RolloutPhase, RolloutSpec, Rollo
 from recops_operator.controllers.apply import write_status
 from recops_operator.controllers.context import OperatorContext, post_events
 from recops_operator.controllers.routing import steer_user_route
-from recops_operator.decisions.trainingrun import Event
+from recops_operator.decisions.events import Event
 from recops_operator.kube.client import Obj
 from recops_operator.kube.resources import DEPLOYMENTS, GRPCROUTES, RECMODELS, ROLLOUTS
 from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, LABEL_VERSION
+from recops_operator.render.traffic import route_weights, version_backends
 from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Controls, Outcome
 from recops_operator.rollout.analysis import measurement_plan
@@ -40,7 +41,6 @@ from recops_operator.rollout.providers import promql
 from recops_operator.rollout.providers.prometheus import PrometheusProvider
 from recops_operator.rollout.settings import RolloutSettings
 from recops_operator.rollout.status import ALL_STABLE, initial_status, weights_text
-from recops_operator.rollout.traffic import route_weights, version_backends
 from recops_operator.validation import InvalidSpecError, parse_spec
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,11 @@
-"""An in-process Kubernetes API for tests, benchmarks and laptops, built on kmock.
+"""An in-process Kubernetes API for tests and benchmarks, built on kmock.
 
 kmock stores objects as given; a real API server also stamps ``uid``,
 ``resourceVersion``, ``creationTimestamp`` and ``generation``, bumps ``resourceVersion``
 on every write, refuses a JSON patch whose ``test`` fails with 422 (Kopf's finalizer
 patches rely on it), names list kinds and answers kubectl's Table requests with the CRDs'
-printer columns. This subclass adds exactly that. Needs the ``kmock`` package (dev extra).
+printer columns. This subclass adds exactly that. Needs ``kmock`` and ``jsonpatch`` (dev
+extra); it is test harness, not part of the operator package.
 """
 
 from __future__ import annotations
