@@ -179,8 +179,13 @@ async def test_role_services_follow_the_versions_and_the_users_route_the_rollout
         scaled_down, "version 1's Deployment deleted after the delay", timeout=DELAY_S + 20
     )
     assert await kube.get(res.DEPLOYMENTS, NS, f"shows-2-{TARGET}") is not None
-    status = await promoted()
-    assert status is not None and "retiring" not in status
+
+    async def retired() -> dict[str, Any] | None:
+        # The Deployment goes first, then the status write that stops listing version 1.
+        status = await promoted()
+        return status if status is not None and "retiring" not in status else None
+
+    await eventually(retired, "version 1 no longer listed as retiring")
     events = await kube.list(res.EVENTS, NS)
     reasons = {e["reason"] for e in events if e.get("involvedObject", {}).get("name") == "shows"}
     assert "ScaledDown" in reasons and "TrafficRoutingNotApplied" not in reasons
