@@ -61,7 +61,7 @@ crds: $(STAMP)
 # them (programs are checked when the tests start, after deb-deps); elsewhere they are
 # listed and the tests that need them are skipped.
 prerequisites:
-	@$(PYTHON) tests/prerequisites.py check --files
+	@$(PYTHON) tests/support/prerequisites.py check --files
 
 test: prerequisites setup lint
 	$(BIN)/recops crds --check

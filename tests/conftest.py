@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-# tests/ holds the prerequisites list; tests/support the harness shared by the tiers and
-# the benchmarks (the emulated API server, the background operator, free ports).
+# The harness shared by the tiers and the benchmarks: the prerequisites list, the emulated
+# API server, the background operator, free ports.
 sys.path.insert(0, str(Path(__file__).parent / "support"))
-sys.path.insert(0, str(Path(__file__).parent))
 from prerequisites import crd_schemas_dir, in_ci, report, shared_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

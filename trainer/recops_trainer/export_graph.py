@@ -58,8 +58,14 @@ class ServingGraph(nn.Module):
         present = history != 0
         mask = present.unsqueeze(-1).to(model.item_embedding.weight.dtype)
         items = model.item_embedding(history) * math.sqrt(shape.item_dim)
+        # SASRec (user_dim 0) has no user part: a zero-width concatenation would export
+        # tensors with a 0-sized axis, which ONNX Runtime refuses to broadcast.
         users = model._user_vectors(user_ids)
-        x = torch.cat([items, users.unsqueeze(1).expand(-1, length, -1)], dim=-1)
+        x = (
+            torch.cat([items, users.unsqueeze(1).expand(-1, length, -1)], dim=-1)
+            if shape.user_dim
+            else items
+        )
         positions = model.get_buffer("positions")
         x = (x + model.position_embedding(positions[shape.maxlen - length :])) * mask
         causal = model.get_buffer("causal")
@@ -75,7 +81,12 @@ class ServingGraph(nn.Module):
         )
         hidden = model.final_norm(last)[:, 0, :]
         item_part = hidden[:, : shape.item_dim] @ model.item_embedding.weight.t()
-        user_part = (hidden[:, shape.item_dim :] * users).sum(-1, keepdim=True)
+        if shape.user_dim:
+            user_part = (hidden[:, shape.item_dim :] * users).sum(-1, keepdim=True)
+        else:
+            # Still a function of user_ids (0 for every user), so the graph keeps the
+            # input every engine is called with.
+            user_part = (user_ids * 0).unsqueeze(-1).to(item_part.dtype)
         scores = item_part[:, 1:] + user_part
         padding = torch.full_like(scores[:, :1], PADDING_SCORE)
         return torch.cat([padding, scores], dim=1)

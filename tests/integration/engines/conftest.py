@@ -52,3 +52,27 @@ def tiny_bundle(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         tiny_model, out, parity_users=1000, calibration_users=128, edge_maxlen=EDGE_MAXLEN
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def sasrec_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny configuration as SASRec (no user embeddings), briefly trained and exported."""
+    import copy
+
+    import torch
+
+    from recops_trainer.config import TrainConfig
+    from recops_trainer.export import export_bundle
+    from recops_trainer.pipeline import run_training
+
+    torch.set_num_threads(1)
+    config = copy.deepcopy(TINY_CONFIG)
+    config["model"] |= {"architecture": "sasrec", "epochs": 4}
+    run = tmp_path_factory.mktemp("sasrec-run")
+    outcome = run_training(TrainConfig.model_validate(config), out_dir=run)
+    assert outcome.model_dir is not None
+    out = tmp_path_factory.mktemp("sasrec-bundle") / "export"
+    export_bundle(
+        outcome.model_dir, out, parity_users=300, calibration_users=64, edge_maxlen=EDGE_MAXLEN
+    )
+    return out

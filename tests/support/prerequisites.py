@@ -9,9 +9,9 @@ CI cannot pass by skipping.
 
 Standard library only: ``make test`` runs it before the virtual environment exists.
 
-    python3 tests/prerequisites.py check [--files]  # exit 1 in CI when something is missing
+    python3 tests/support/prerequisites.py check [--files]  # exit 1 in CI when something is missing
                                                     # (--files: data and schemas only)
-    python3 tests/prerequisites.py fetch FOLDER   # download data and schemas, verified
+    python3 tests/support/prerequisites.py fetch FOLDER   # download data and schemas, verified
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def in_ci() -> bool:
@@ -128,14 +128,14 @@ def missing(programs_too: bool = True) -> list[str]:
         if not (data / item.path).is_file():
             problems.append(
                 f"reference data {data / item.path} (from {item.source}; set "
-                "RECOPS_SHARED_DATA or run `python3 tests/prerequisites.py fetch FOLDER`)"
+                "RECOPS_SHARED_DATA or run `python3 tests/support/prerequisites.py fetch FOLDER`)"
             )
     schemas = crd_schemas_dir()
     for name in CRD_SCHEMAS:
         if not (schemas / name).is_file():
             problems.append(
                 f"upstream CRD schema {schemas / name} (set RECOPS_CRD_SCHEMAS or run "
-                "`python3 tests/prerequisites.py fetch FOLDER`)"
+                "`python3 tests/support/prerequisites.py fetch FOLDER`)"
             )
     if not programs_too:
         return problems
