@@ -52,6 +52,12 @@ class LossName(StrEnum):
     BCE = "bce"
     GBCE = "gbce"
     SAMPLED_SOFTMAX = "sampled-softmax"
+    SOFTMAX = "softmax"
+
+    @property
+    def samples_negatives(self) -> bool:
+        """Whether training batches need sampled negatives (the full softmax needs none)."""
+        return self != LossName.SOFTMAX
 
 
 class ModelHyperparameters(_Camel):

@@ -68,6 +68,23 @@ def all_keys(split: Split) -> Ints:
     return np.sort(np.concatenate([split.train_keys(), extra]))
 
 
+def top_k(scores: npt.NDArray[np.float64], k: int) -> Ints:
+    """Per row, the columns of the ``k`` highest scores, best first, ties by lower column:
+    ``np.argsort(-scores, axis=1, kind="stable")[:, :k]`` without sorting whole rows."""
+    k = min(k, scores.shape[1])
+    if k == 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    above = scores > kth
+    tied = scores == kth
+    # Every score above the k-th, then the tied ones in column order until k are taken.
+    need = k - above.sum(1, keepdims=True)
+    take = above | (tied & (np.cumsum(tied, axis=1) <= need))
+    columns = np.nonzero(take)[1].reshape(len(scores), k)
+    order = np.argsort(-np.take_along_axis(scores, columns, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(columns, order, axis=1).astype(np.int64)
+
+
 def evaluate(
     split: Split,
     scorer: Scorer,
@@ -107,7 +124,7 @@ def evaluate(
             for row, history in enumerate(histories):
                 masked[row, history] = -np.inf
             ranks[Protocol.FULL].append((masked > target_scores[:, None]).sum(1).astype(np.int64))
-            tops.append(np.argsort(-masked, axis=1, kind="stable")[:, :10])
+            tops.append(top_k(masked, 10))
     cold = total_lengths <= COLD_START_MAX
     result: dict[str, dict[str, Any]] = {}
     for protocol, parts in ranks.items():

@@ -43,7 +43,10 @@ def id_maps(snapshot: Snapshot, split: Split) -> IdMaps:
 
 def log_epoch(result: EpochResult, state: TrainState, model: SSEPT) -> None:
     """Plain log lines: loss every epoch, validation when it ran."""
-    line = f"epoch {result.epoch} loss {result.loss:.4f} ({result.seconds:.1f}s)"
+    line = f"epoch {result.epoch} loss {result.loss:.4f} ({result.seconds:.1f}s"
+    if result.phases:
+        line += ": " + " ".join(f"{k} {v:.1f}" for k, v in result.phases.items())
+    line += ")"
     if result.validation:
         sampled, full = result.validation["sampled"], result.validation["full"]
         line += (

@@ -10,7 +10,8 @@ targets. Stochastic Shared Embeddings act here, in training batches only:
 - user SSE: the user id is replaced with probability ``sse_user`` by a random user.
 
 Negatives are uniform items outside the user's training items, one per position for BCE
-and ``negatives`` per position for the many-negative losses.
+and ``negatives`` per position for the many-negative losses; none (``negatives=0``) for
+the full softmax.
 """
 
 from __future__ import annotations
@@ -103,8 +104,11 @@ class TrainSampler:
             pos[:, :-1] = np.where(valid[:, :-1], seq[:, 1:], 0)
             pos = np.where(replace, rng.integers(1, self.num_items + 1, size=pos.shape), pos)
         neg_shape = (size, seq.shape[1], self.negatives)
-        neg = sample_outside(rng, users, self.keys, neg_shape, self.num_items)
-        neg = np.where(valid[:, :, None], neg, 0)
+        if self.negatives:
+            neg = sample_outside(rng, users, self.keys, neg_shape, self.num_items)
+            neg = np.where(valid[:, :, None], neg, 0)
+        else:  # the full softmax scores every item: nothing to sample
+            neg = np.zeros(neg_shape, dtype=np.int64)
         inputs = users
         if self.sse_user > 0:
             swap = rng.random(size) < self.sse_user

@@ -86,6 +86,8 @@ def flat_params(config: TrainConfig) -> dict[str, str]:
 
 def epoch_metrics(result: EpochResult) -> dict[str, float]:
     out = {"loss": result.loss, "epoch_seconds": result.seconds}
+    # Where the epoch's time went: sample_seconds, forward_seconds, backward_seconds, ...
+    out |= {f"{phase}_seconds": seconds for phase, seconds in result.phases.items()}
     if result.validation:
         sampled, full = result.validation["sampled"], result.validation["full"]
         out["val_ndcg_at_10"] = float(sampled["ndcg@10"])

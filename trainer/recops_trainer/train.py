@@ -20,11 +20,12 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from recops_trainer.config import ModelHyperparameters, TrainingSettings
+from recops_trainer.config import LossName, ModelHyperparameters, TrainingSettings
 from recops_trainer.evaluate import Protocol as EvalProtocol
 from recops_trainer.evaluate import Stage, evaluate
-from recops_trainer.losses import sequence_loss
+from recops_trainer.losses import full_softmax_loss, sequence_loss
 from recops_trainer.model import SSEPT, ModelShape
 from recops_trainer.sampler import Batch, TrainSampler
 from recops_trainer.split import Split
@@ -33,6 +34,9 @@ from recops_trainer.split import Split
 MONITOR = ("sampled", "ndcg@10")
 # Length groups per batch (see _accumulate_gradients).
 LENGTH_GROUPS = 8
+# Where an epoch's time goes (EpochResult.phases), in seconds; "optimizer" includes the
+# gradient all-reduce of data-parallel training.
+PHASES = ("sample", "forward", "backward", "optimizer")
 
 
 @dataclass
@@ -85,6 +89,9 @@ class EpochResult:
     validation: dict[str, dict[str, Any]] | None = None
     improved: bool = False
     final: bool = False  # no epoch follows (budget, time limit or early stop)
+    # Seconds spent per phase (PHASES). On a GPU the split is indicative only: kernels run
+    # asynchronously, so a phase's time can show up in the next synchronising one.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def monitored(self) -> float | None:
@@ -128,27 +135,40 @@ def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
-def model_scorer(model: SSEPT, batch_size: int = 256) -> Callable[[Any, Any], Any]:
-    """The evaluation harness's scorer for a torch model (eval mode, no gradients)."""
+def model_scorer(
+    model: SSEPT, batch_size: int = 256, group_size: int = 64
+) -> Callable[[Any, Any], Any]:
+    """The evaluation harness's scorer for a torch model (eval mode, no gradients).
+
+    Rows are scored in groups of ``group_size`` of similar history length, each with its
+    padding columns trimmed (histories are left-padded, and padding is masked everywhere):
+    the same scores for less attention compute, as in training (``_accumulate_gradients``).
+    """
 
     def score(users: np.ndarray, history: np.ndarray) -> np.ndarray:
         was_training = model.training
         device = next(model.parameters()).device
+        lengths = (history != 0).sum(1)
+        out = np.empty((len(users), model.shape.num_items + 1), dtype=np.float32)
         model.eval()
         try:
             with torch.no_grad():
-                parts = [
-                    model(
-                        torch.from_numpy(users[i : i + batch_size]).to(device),
-                        torch.from_numpy(history[i : i + batch_size]).to(device),
-                    )
-                    .cpu()
-                    .numpy()
-                    for i in range(0, len(users), batch_size)
-                ]
+                for start in range(0, len(users), batch_size):
+                    chunk = np.arange(start, min(start + batch_size, len(users)))
+                    chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+                    for rows in np.array_split(chunk, -(-len(chunk) // group_size)):
+                        length = max(1, int(lengths[rows].max()))
+                        out[rows] = (
+                            model(
+                                torch.from_numpy(users[rows]).to(device),
+                                torch.from_numpy(history[rows, -length:]).to(device),
+                            )
+                            .cpu()
+                            .numpy()
+                        )
         finally:
             model.train(was_training)
-        return np.concatenate(parts)
+        return out
 
     return score
 
@@ -183,9 +203,15 @@ def _length_groups(batch: Batch, groups: int) -> list[tuple[np.ndarray, int]]:
 
 
 def _accumulate_gradients(
-    model: SSEPT, batch: Batch, hp: ModelHyperparameters, items: int, device: torch.device
+    model: SSEPT,
+    batch: Batch,
+    hp: ModelHyperparameters,
+    items: int,
+    device: torch.device,
+    phases: dict[str, float] | None = None,
 ) -> float:
-    """Backpropagate the batch loss; returns its value.
+    """Backpropagate the batch loss; returns its value and adds the seconds of the forward
+    and backward passes to ``phases``.
 
     Histories are left-padded, and most users have far fewer than ``maxlen`` items, so the
     batch is cut into length groups with their padding trimmed: the same loss and gradient
@@ -194,20 +220,46 @@ def _accumulate_gradients(
     pos_all = batch.pos != 0
     count = max(1, int(pos_all.sum()))
     total = 0.0
+    forward = backward = 0.0
     for rows, length in _length_groups(batch, LENGTH_GROUPS):
         weight = int(pos_all[rows].sum()) / count
         if weight == 0:
             continue
+        started = time.perf_counter()
         users = torch.from_numpy(batch.users[rows]).to(device)
         seq = torch.from_numpy(batch.seq[rows, -length:]).to(device)
         pos = torch.from_numpy(batch.pos[rows, -length:]).to(device)
-        neg = torch.from_numpy(batch.neg[rows, -length:]).to(device)
-        logits = model.score_positions(users, seq, torch.cat([pos.unsqueeze(-1), neg], dim=-1))
-        mask = (pos != 0).to(logits.dtype)
-        loss = sequence_loss(hp.loss, logits[..., 0], logits[..., 1:], mask, items) * weight
+        if hp.loss == LossName.SOFTMAX:
+            loss = _full_softmax(model, users, seq, pos) * weight
+        else:
+            neg = torch.from_numpy(batch.neg[rows, -length:]).to(device)
+            candidates = torch.cat([pos.unsqueeze(-1), neg], dim=-1)
+            logits = model.score_positions(users, seq, candidates)
+            mask = (pos != 0).to(logits.dtype)
+            loss = sequence_loss(hp.loss, logits[..., 0], logits[..., 1:], mask, items) * weight
+        middle = time.perf_counter()
         torch.autograd.backward(loss)
         total += float(loss.detach())
+        forward += middle - started
+        backward += time.perf_counter() - middle
+    if phases is not None:
+        phases["forward"] = phases.get("forward", 0.0) + forward
+        phases["backward"] = phases.get("backward", 0.0) + backward
     return total
+
+
+def _full_softmax(model: SSEPT, users: Tensor, seq: Tensor, pos: Tensor) -> Tensor:
+    """Cross-entropy over the whole catalogue at the target positions only.
+
+    Only those positions' hidden states are scored (``[N, item_dim] @ [item_dim, items]``),
+    against the item table without its padding row. SSE-PT's user part of the output
+    vector adds the same offset to every item of a position, so it cancels in the softmax
+    (and its gradient is zero): the item part alone gives the exact loss.
+    """
+    hidden, _ = model.encode(users, seq)
+    where = pos != 0
+    states = hidden[where][:, : model.shape.item_dim]
+    return full_softmax_loss(states, model.item_embedding.weight[1:], pos[where])
 
 
 def fit(
@@ -234,7 +286,7 @@ def fit(
         hp.maxlen,
         sse_user=sse_user,
         sse_item=sse_item,
-        negatives=hp.negatives,
+        negatives=hp.negatives if hp.loss.samples_negatives else 0,
         users=_shard(split, dist),
         seed=hp.seed * 1000 + dist.rank,
     )
@@ -251,21 +303,31 @@ def fit(
     steps = max(1, eligible // hp.batch_size)
     local_batch = max(1, hp.batch_size // dist.world)
     model.train()
+    loop_started = time.perf_counter()
+    state_elapsed = float(state.history[-1].get("elapsed", 0.0)) if state.history else 0.0
     deadline = None
     if settings.time_limit_minutes is not None:
         deadline = time.monotonic() + settings.time_limit_minutes * 60.0
     while state.epoch < hp.epochs and not state.stopped_early:
         started = time.perf_counter()
         total = 0.0
+        phases = dict.fromkeys(PHASES, 0.0)
         for _ in range(steps):
+            tick = time.perf_counter()
             batch = sampler.batch(local_batch)
+            phases["sample"] += time.perf_counter() - tick
             optimizer.zero_grad(set_to_none=True)
-            total += _accumulate_gradients(model, batch, hp, split.num_items, device)
+            total += _accumulate_gradients(model, batch, hp, split.num_items, device, phases)
+            tick = time.perf_counter()
             if dist.sync_gradients is not None:
                 dist.sync_gradients(model)
             optimizer.step()
+            phases["optimizer"] += time.perf_counter() - tick
         state.epoch += 1
-        result = EpochResult(state.epoch, total / steps, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        result = EpochResult(
+            state.epoch, total / steps, seconds, phases={k: round(v, 3) for k, v in phases.items()}
+        )
         out_of_time = _shared_flag(deadline is not None and time.monotonic() > deadline, dist)
         last = state.epoch >= hp.epochs or out_of_time
         if state.epoch % settings.eval_every == 0 or last:
@@ -276,7 +338,14 @@ def fit(
         state.sampler_state = sampler.state()
         state.torch_rng = torch.get_rng_state()
         state.history.append(
-            {"epoch": result.epoch, "loss": result.loss, "seconds": result.seconds}
+            {
+                "epoch": result.epoch,
+                "loss": result.loss,
+                "seconds": result.seconds,
+                "phases": result.phases,
+                # Wall time since the loop started, validations included: time to quality.
+                "elapsed": round(time.perf_counter() - loop_started + state_elapsed, 3),
+            }
             | ({"val": result.validation} if result.validation else {})
         )
         for hook in hooks:

@@ -87,6 +87,7 @@ class LossName(StrEnum):
     BCE = "bce"
     GBCE = "gbce"
     SAMPLED_SOFTMAX = "sampled-softmax"
+    SOFTMAX = "softmax"
 
 
 class ModelHyperparameters(ApiModel):
@@ -121,9 +122,17 @@ class ModelHyperparameters(ApiModel):
     learning_rate: float = Field(default=0.001, gt=0.0, le=1.0, description="Adam learning rate.")
     batch_size: int = Field(default=128, ge=1, le=65536, description="Users per training batch.")
     epochs: int = Field(default=200, ge=1, le=100000, description="Maximum training epochs.")
-    loss: LossName = Field(default=LossName.BCE, description="Training loss.")
+    loss: LossName = Field(
+        default=LossName.BCE,
+        description="Training loss: bce (the paper's, one negative), gbce, sampled-softmax "
+        "(both with `negatives`), or softmax (cross-entropy over the whole catalogue, no "
+        "sampled negatives).",
+    )
     negatives: int = Field(
-        default=1, ge=1, le=10000, description="Sampled negatives per position (1 for bce)."
+        default=1,
+        ge=1,
+        le=10000,
+        description="Sampled negatives per position (1 for bce; unused by softmax).",
     )
     seed: int = Field(default=42, ge=0, description="Random seed.")
 
