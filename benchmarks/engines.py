@@ -236,6 +236,12 @@ def main() -> None:
         default=None,
         help="also measure int8 parity on this QEMU processor model (e.g. EPYC-Rome: AVX2 only)",
     )
+    parser.add_argument(
+        "--emulated-users",
+        type=int,
+        default=300,
+        help="parity users on the emulated processor (emulation is about 1,000 times slower)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from rich.console import Console
@@ -298,7 +304,9 @@ def main() -> None:
     emulated: dict[str, dict[str, Any]] = {}
     if args.emulate_cpu:
         int8 = {t: work / "engines" / t for t, m in manifests.items() if m.precision == "int8"}
-        emulated = emulated_parity(args.emulate_cpu, int8, bundle, args.parity_users, args.threads)
+        emulated = emulated_parity(
+            args.emulate_cpu, int8, bundle, args.emulated_users, args.threads
+        )
         console.print(f"measured int8 parity on an emulated {args.emulate_cpu}")
     users = bundle.evaluation()
     batches = [int(b) for b in args.batches.split(",")]
@@ -366,6 +374,8 @@ def main() -> None:
         "model_version": manifests["cpu-torch"].model_version,
         "threads_per_engine": args.threads,
         "parity_users": args.parity_users,
+        "emulated_cpu": args.emulate_cpu,
+        "emulated_parity_users": args.emulated_users if args.emulate_cpu else None,
         "rounds": args.rounds,
         "host": {
             "load_average_at_start": load_at_start,

@@ -29,6 +29,7 @@ from recops_runtime.engines.base import (
 from recops_runtime.engines.errors import CorruptEngineError
 from recops_runtime.engines.evaluation import UserSequences
 from recops_runtime.engines.interface import Dim, check_interface
+from recops_runtime.engines.onnx_build import int8_matmuls
 from recops_runtime.engines.padding import trim_leading_padding
 from recops_runtime.engines.toolkits import require
 
@@ -90,7 +91,11 @@ class OpenVINOEngine:
 def build(
     onnx_model: Path, out_dir: Path, calibration: UserSequences | None
 ) -> tuple[str, dict[str, str | int]]:
-    """Convert the ONNX graph to IR (fp32 weights), quantizing with NNCF when calibrated."""
+    """Convert the ONNX graph to IR (fp32 weights), quantizing with NNCF when calibrated.
+
+    Only the products ``onnx_build.int8_matmuls`` picks are quantized (the converter keeps
+    the ONNX node names); every other MatMul is in NNCF's ignored scope.
+    """
     ov = require("openvino", "cpu-openvino", "pip install 'recops[runtime]'")
     network = ov.convert_model(str(onnx_model))
     options: dict[str, str | int] = {}
@@ -103,12 +108,15 @@ def build(
             }
             for i in range(0, len(calibration), CALIBRATION_BATCH)
         ]
+        matmuls = int8_matmuls(onnx_model)
+        kept = sorted(set(matmuls.every) - set(matmuls.quantized))
         network = nncf.quantize(
             network,
             nncf.Dataset(batches),
             model_type=nncf.ModelType.TRANSFORMER,
             preset=nncf.QuantizationPreset.MIXED,
             subset_size=len(batches),
+            ignored_scope=nncf.IgnoredScope(names=kept, validate=False),
             advanced_parameters=nncf.AdvancedQuantizationParameters(
                 overflow_fix=nncf.OverflowFix.ENABLE
             ),
@@ -117,6 +125,7 @@ def build(
             "quantization": "nncf-static",
             "weight_bits": 7,
             "calibration_users": len(calibration),
+            "quantized_matmuls": len(matmuls.quantized),
         }
     # compress_to_fp16 defaults to True: keep the weights as trained.
     ov.save_model(network, str(out_dir / "model.xml"), compress_to_fp16=False)

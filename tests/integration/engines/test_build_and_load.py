@@ -122,6 +122,8 @@ def test_manifest_records_what_was_built_and_measured(
     if manifest["precision"] == "int8":
         assert manifest["build_options"]["calibration_users"] == 128
         assert manifest["build_options"]["weight_bits"] == 7
+        # The tiny model has 2 blocks: the first block's two feed-forward layers.
+        assert manifest["build_options"]["quantized_matmuls"] == 2
     assert manifest["measured_on"] == host_cpu().model_dump()
 
 
