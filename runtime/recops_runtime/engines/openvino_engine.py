@@ -4,11 +4,13 @@ Inference runs with the f32 precision hint: on CPUs with bf16 units OpenVINO wou
 otherwise compute in bf16 (score differences near 1e-3, enough to reorder close items),
 and int8 models keep their non-quantized operations in f32 for the same reason.
 
-The int8 build quantizes every weight to 7 bits (NNCF's overflow fix on all layers; its
+The int8 build quantizes weights to 7 bits (NNCF's overflow fix on all layers; its
 default covers the first layer only). On AVX2-only x86 OpenVINO's uint8 x int8 kernels
-sum pairs of products in 16 bits, which saturate with full-range weights: the test model
-kept a top-10 overlap of 0.989 with VNNI but 0.934 on AVX2. With 7-bit weights it is
-0.986 on both (see ``engines.cpu``).
+sum pairs of products in 16 bits, which saturate with full-range weights: with every
+product quantized the test model kept a top-10 overlap of 0.989 with VNNI but 0.934 on
+(emulated) AVX2, 0.986 on both with 7-bit weights. That still left the ML-1M model at
+0.945 with VNNI and 0.932 on AVX2; quantizing only the products ``int8_matmuls`` picks
+gives 0.989 on both (see ``engines.cpu``).
 """
 
 from __future__ import annotations
