@@ -134,14 +134,12 @@ def emulated_parity(
     import sys
 
     from recops_runtime.engines import score_users
-    from recops_runtime.engines.parity import compare, score_all
     from recops_runtime.engines.torch_engine import ProgramScorer
 
     qemu = shutil.which("qemu-x86_64")
     if qemu is None:
         raise SystemExit("--emulate-cpu needs qemu-x86_64 (Debian's qemu-user)")
     reference = ProgramScorer(bundle.reference(), threads)
-    evaluation = bundle.evaluation().head(users)
     out = {}
     for target, folder in engine_dirs.items():
         scores = folder.parent / f".{target}-{cpu}.npy"
@@ -153,9 +151,7 @@ def emulated_parity(
         if proc.returncode != 0:
             raise SystemExit(f"{target} on {cpu}: {proc.stderr[-2000:]}")
         seen = json.loads(proc.stdout.strip().splitlines()[-1])
-        maxlen = int(json.loads((folder / "manifest.json").read_text())["input_spec"]["maxlen"])
-        view = score_users.reference_view(evaluation, maxlen)
-        result = compare(score_all(reference, view), np.load(scores), view)
+        result = score_users.parity_of(np.load(scores), folder, bundle, users, reference)
         out[target] = {"cpu": cpu, "isa": seen["isa"], **result.model_dump()}
     return out
 

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from recops_runtime.engines.base import FloatArray, ParityResult
 from recops_runtime.engines.bundle import ExportBundle
 from recops_runtime.engines.cpu import host_cpu
 from recops_runtime.engines.evaluation import UserSequences
 from recops_runtime.engines.load import load_engine
-from recops_runtime.engines.parity import score_all
+from recops_runtime.engines.manifest import read_manifest
+from recops_runtime.engines.parity import ScoreFn, compare, score_all
 
 
 def engine_view(users: UserSequences, maxlen: int) -> UserSequences:
@@ -33,6 +35,15 @@ def engine_view(users: UserSequences, maxlen: int) -> UserSequences:
 def reference_view(users: UserSequences, maxlen: int) -> UserSequences:
     """What that engine sees, left-padded to the reference's full length."""
     return engine_view(users, maxlen).left_padded(users.maxlen)
+
+
+def parity_of(
+    scores: FloatArray, engine_dir: Path, bundle: ExportBundle, users: int, reference: ScoreFn
+) -> ParityResult:
+    """Parity with the reference of ``scores`` that this module wrote for ``engine_dir``."""
+    maxlen = read_manifest(engine_dir).input_spec.maxlen
+    view = reference_view(bundle.evaluation().head(users), maxlen)
+    return compare(score_all(reference, view), scores, view)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,7 +25,7 @@ from recops_runtime.engines import (
 )
 from recops_runtime.engines.bundle import ExportBundle
 from recops_runtime.engines.cpu import host_cpu
-from recops_runtime.engines.parity import check, compare, score_all
+from recops_runtime.engines.parity import check
 from recops_runtime.engines.targets import ParityThreshold, get_target
 
 CPU_TARGETS = [
@@ -246,7 +246,6 @@ def test_int8_parity_holds_on_an_avx2_only_processor(
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "AVX2" in seen["isa"] and "AVX512F" not in seen["isa"], seen
-    maxlen = load_engine(engines[target]).manifest.input_spec.maxlen
-    users = score_users.reference_view(ExportBundle(tiny_bundle).evaluation().head(1000), maxlen)
-    result = compare(score_all(reference, users), np.load(out), users)
+    bundle = ExportBundle(tiny_bundle)
+    result = score_users.parity_of(np.load(out), engines[target], bundle, 1000, reference)
     check(result, get_target(target).parity, f"{target} on {AVX2_ONLY_CPU}")
