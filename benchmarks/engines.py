@@ -39,20 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from recops_runtime.engines.targets import CPU_TARGETS
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "engines.json"
 DEFAULT_DATA = (
     Path(os.environ.get("RECOPS_SHARED_DATA", REPO.parent / "shared" / "data"))
     / "ml-1m"
     / "ml-1m.txt.gz"
-)
-TARGETS = (
-    "cpu-torch",
-    "cpu-onnxruntime",
-    "cpu-onnxruntime-int8",
-    "cpu-openvino",
-    "cpu-openvino-int8",
-    "edge-int8",
 )
 Score = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -144,10 +138,22 @@ def emulated_parity(
     for target, folder in engine_dirs.items():
         scores = folder.parent / f".{target}-{cpu}.npy"
         proc = subprocess.run(
-            [qemu, "-cpu", cpu, sys.executable, "-m", score_users.__name__, str(folder),
-             str(bundle.root), str(users), str(scores)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                qemu,
+                "-cpu",
+                cpu,
+                sys.executable,
+                "-m",
+                score_users.__name__,
+                str(folder),
+                str(bundle.root),
+                str(users),
+                str(scores),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             raise SystemExit(f"{target} on {cpu}: {proc.stderr[-2000:]}")
         seen = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -217,7 +223,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8,64")
     parser.add_argument(
         "--targets",
-        default=",".join(TARGETS),
+        default=",".join(CPU_TARGETS),
         help="comma-separated; on a GPU node add gpu-onnxruntime-cuda,gpu-tensorrt",
     )
     parser.add_argument("--rounds", type=int, default=20)

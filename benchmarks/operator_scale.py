@@ -25,27 +25,25 @@ import kmock
 from rich.console import Console
 from rich.table import Table
 
+from recops_operator.clients.kubernetes import KubeClient, KubeConnection
 from recops_operator.kube import resources as res
-from recops_operator.kube.client import KubeClient, KubeConnection
 
-# The emulated API server is the tests' harness (tests/support), not part of the operator.
+# The emulated API server and the manifests are the tests' harness (tests/support), not
+# part of the operator.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 from emulator import ApiServerEmulator
+from manifests import custom_object
 
 NS = "scale"
 RESULTS = Path(__file__).parent / "results" / "operator_scale.json"
 
 
 def recmodel(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "recops.io/v1alpha1",
-        "kind": "RecModel",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "dataset": {"format": "synthetic"},
-            "targets": [{"name": "cpu-onnxruntime"}, {"name": "cpu-openvino"}],
-        },
+    spec = {
+        "dataset": {"format": "synthetic"},
+        "targets": [{"name": "cpu-onnxruntime"}, {"name": "cpu-openvino"}],
     }
+    return custom_object("RecModel", name, NS, spec)
 
 
 def rss_kib(pid: int, field: str) -> int:

@@ -386,8 +386,9 @@ def main() -> None:
 
     console = Console(width=160)
     table = Table(title="Offline quality (test split; never compare across protocols)")
-    for column in ("dataset", "model", "loss", "sampled NDCG@10", "sampled HR@10",
-                   "full NDCG@10", "full HR@10", "full MRR", "epochs", "train s"):  # fmt: skip
+    sampled = ("sampled NDCG@10", "sampled HR@10")
+    full = ("full NDCG@10", "full HR@10", "full MRR")
+    for column in ("dataset", "model", "loss", *sampled, *full, "epochs", "train s"):
         table.add_column(column)
     for row in rows:
         table.add_row(

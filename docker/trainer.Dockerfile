@@ -13,6 +13,7 @@ WORKDIR /src
 RUN python -m venv /opt/recops
 COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
+COPY contracts/ contracts/
 COPY operator/ operator/
 COPY runtime/ runtime/
 COPY trainer/ trainer/

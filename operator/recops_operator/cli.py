@@ -31,9 +31,10 @@ def run(
 
     from pydantic import ValidationError
 
-    from recops_operator.kube.client import KubeConnection
+    from recops_contracts.wire import describe_errors
+    from recops_operator.clients.kubernetes import KubeConnection
     from recops_operator.runner import configure_logging, connection_from_cluster, run_operator
-    from recops_operator.settings import OperatorSettings
+    from recops_operator.settings import OperatorSettings, env_name
 
     overrides: dict[str, object] = {}
     if namespace:
@@ -43,10 +44,7 @@ def run(
     try:
         settings = OperatorSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        fields = "; ".join(
-            f"RECOPS_OPERATOR_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
+        fields = describe_errors(exc, env_name)
         typer.echo(f"recops operator: invalid settings: {fields}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings)

@@ -1,4 +1,4 @@
-"""The operator process: Kopf with our settings, an injected client and handler modules.
+"""The operator process: Kopf with our settings, the injected clients and handler modules.
 
 Handlers live in modules that expose ``register(registry, ctx)``; the operator registers
 exactly the modules listed in ``HANDLER_MODULES`` (or those a caller passes), each into a
@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import kopf
 
-from recops_operator.controllers.context import OperatorContext
-from recops_operator.kube.client import KubeClient, KubeConnection
+from recops_operator.clients.kubernetes import KubeClient, KubeConnection
+from recops_operator.controllers.context import OperatorContext, build_context
 from recops_operator.settings import OperatorSettings
 
 HANDLER_MODULES: tuple[str, ...] = (
@@ -129,23 +129,21 @@ async def run_operator(
     ready_flag: Any = None,
     kube: KubeClient | None = None,
 ) -> None:
-    """Run until ``stop_flag`` is set (or forever); ``kube`` lets a caller see its calls."""
-    kube = kube or KubeClient(connection)
-    async with kube:
-        ctx = OperatorContext(settings=settings, kube=kube)
-        try:
-            await kopf.operator(
-                registry=build_registry(ctx, modules),
-                settings=kopf_settings(settings),
-                standalone=settings.standalone,
-                priority=settings.priority,
-                peering_name=None if settings.standalone else settings.peering_name,
-                liveness_endpoint=settings.liveness_endpoint or None,
-                clusterwide=not settings.namespaces,
-                namespaces=settings.namespaces,
-                stop_flag=stop_flag,
-                ready_flag=ready_flag,
-                memo=kopf.Memo(),
-            )
-        finally:
-            await ctx.aclose()
+    """Run until ``stop_flag`` is set (or forever); ``kube`` lets a caller see its calls.
+
+    The clients are built here, once, and live as long as the operator.
+    """
+    async with build_context(settings, kube or KubeClient(connection)) as ctx:
+        await kopf.operator(
+            registry=build_registry(ctx, modules),
+            settings=kopf_settings(settings),
+            standalone=settings.standalone,
+            priority=settings.priority,
+            peering_name=None if settings.standalone else settings.peering_name,
+            liveness_endpoint=settings.liveness_endpoint or None,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+            memo=kopf.Memo(),
+        )

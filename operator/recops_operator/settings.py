@@ -1,7 +1,12 @@
-"""Operator settings, read from RECOPS_OPERATOR_* environment variables (the chart sets them)."""
+"""Operator settings, read from RECOPS_OPERATOR_* environment variables (the chart sets them).
+
+The Prometheus address and the query timeout keep their RECOPS_ROLLOUT_* names from when
+the Rollout controller read settings of its own, so deployments that set them keep working.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
@@ -9,11 +14,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recops_operator.api.recmodel import Toleration
 
+PREFIX = "RECOPS_OPERATOR_"
+ROLLOUT_PREFIX = "RECOPS_ROLLOUT_"
+
+
+def env_name(loc: Sequence[str | int]) -> str:
+    """The environment variable of a settings error's location (``loc`` of pydantic)."""
+    name = "_".join(str(p) for p in loc).upper()
+    return name if name.startswith(ROLLOUT_PREFIX) else f"{PREFIX}{name}"
+
 
 class OperatorSettings(BaseSettings):
     """How the operator runs and the defaults it fills into what it renders."""
 
-    model_config = SettingsConfigDict(env_prefix="RECOPS_OPERATOR_", extra="forbid")
+    # By name too: code sets the fields whose variables are RECOPS_ROLLOUT_* aliases by
+    # their names, like every other field.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", validate_by_name=True)
 
     namespaces: list[str] = Field(
         default_factory=list,
@@ -74,6 +90,18 @@ class OperatorSettings(BaseSettings):
         default=None,
         description="ReadWriteMany PersistentVolumeClaim (in each RecModel's namespace) on "
         "which serving pods log feedback and training pods read it; none: no feedback volume.",
+    )
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        validation_alias=f"{ROLLOUT_PREFIX}PROMETHEUS_URL",
+        description="Prometheus of rollout analysis (metrics that name no address of their "
+        "own) and of automatic retraining's live signals.",
+    )
+    query_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=f"{ROLLOUT_PREFIX}QUERY_TIMEOUT_SECONDS",
+        description="Timeout of one Prometheus or MLflow call.",
     )
     gateway_name: str = Field(
         default="recops-gateway", description="Gateway the GRPCRoutes attach to."

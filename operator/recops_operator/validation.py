@@ -6,6 +6,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from recops_contracts.wire import describe_errors, dotted
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -13,23 +15,15 @@ class InvalidSpecError(ValueError):
     """A spec that can never work as written; the message names the field."""
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = "spec"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def describe(exc: ValidationError, within: tuple[int | str, ...] = ()) -> str:
     """``spec.targets[0].resources.gpu: ...; spec.model.dropout: ...``; ``within``: the
     path of the validated part inside the spec."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field; check the spelling against `kubectl explain`"
-        parts.append(f"{_path((*within, *err['loc']))}: {msg}")
-    return "; ".join(parts)
+    spec_path = dotted("spec")
+    return describe_errors(
+        exc,
+        lambda loc: spec_path((*within, *loc)),
+        unknown_field="unknown field; check the spelling against `kubectl explain`",
+    )
 
 
 def parse_spec(model: type[M], spec: Any) -> M:

@@ -84,16 +84,24 @@ def serve(
     try:
         settings = ServeSettings(
             engines={k: Path(v) for k, v in _pairs(engine, "--engine").items()},
-            weights=_weights(weights), sticky=sticky, host=host, grpc_port=grpc_port,
-            http_port=http_port, metrics_port=metrics_port,
+            weights=_weights(weights),
+            sticky=sticky,
+            host=host,
+            grpc_port=grpc_port,
+            http_port=http_port,
+            metrics_port=metrics_port,
             batching=BatchingSettings(
-                max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms,
-                max_queue=max_queue, engine_workers=engine_workers,
+                max_batch_size=max_batch_size,
+                max_batch_delay_ms=max_batch_delay_ms,
+                max_queue=max_queue,
+                engine_workers=engine_workers,
                 engine_threads=engine_threads,
             ),
-            redis_url=redis_url, feedback_log=feedback_log, drain_timeout_s=drain_timeout_s,
+            redis_url=redis_url,
+            feedback_log=feedback_log,
+            drain_timeout_s=drain_timeout_s,
             drain_delay_s=drain_delay_s,
-        )  # fmt: skip
+        )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from exc
     try:
@@ -143,11 +151,19 @@ def loadtest(
 
     try:
         settings = LoadtestSettings(
-            target=target, dataset=dataset, concurrency=concurrency, rate=rate,
-            requests=requests, duration_s=duration_s, k=k, feedback=feedback,
-            send_history=send_history, max_users=max_users, processes=processes,
+            target=target,
+            dataset=dataset,
+            concurrency=concurrency,
+            rate=rate,
+            requests=requests,
+            duration_s=duration_s,
+            k=k,
+            feedback=feedback,
+            send_history=send_history,
+            max_users=max_users,
+            processes=processes,
             timeout_s=timeout_s,
-        )  # fmt: skip
+        )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from exc
     if not dataset.is_file():
@@ -170,12 +186,19 @@ def loadtest(
     from rich.table import Table
 
     table = Table(title=f"recops loadtest ({report.mode} loop, {report.elapsed_s:.1f} s)")
-    for column in ("version", "requests", "ok/s", "errors", "p50 ms", "p90 ms", "p99 ms",
-                   "hit rate"):  # fmt: skip
+    columns = ("version", "requests", "ok/s", "errors", "p50 ms", "p90 ms", "p99 ms", "hit rate")
+    for column in columns:
         table.add_column(column)
     for v in [*report.versions, report.overall]:
         errors = ", ".join(f"{c}={n}" for c, n in sorted(v.errors.items())) or "0"
-        table.add_row(v.version, str(v.requests), f"{v.throughput_rps:.0f}", errors,
-                      f"{v.p50_ms:.2f}", f"{v.p90_ms:.2f}", f"{v.p99_ms:.2f}",
-                      f"{v.hit_rate:.3f}")  # fmt: skip
+        table.add_row(
+            v.version,
+            str(v.requests),
+            f"{v.throughput_rps:.0f}",
+            errors,
+            f"{v.p50_ms:.2f}",
+            f"{v.p90_ms:.2f}",
+            f"{v.p99_ms:.2f}",
+            f"{v.hit_rate:.3f}",
+        )
     Console().print(table)

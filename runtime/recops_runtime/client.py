@@ -14,6 +14,7 @@ import grpc
 
 from recops_runtime.messages import (
     FEEDBACK_EVENTS,
+    VERSION_WIRE_FIELDS,
     FeedbackEventName,
     FeedbackResponse,
     ModelInfo,
@@ -21,8 +22,7 @@ from recops_runtime.messages import (
     ScoredItem,
     VersionInfo,
 )
-from recops_runtime.proto.recops.v1 import recommender_pb2 as pb
-from recops_runtime.proto.recops.v1 import recommender_pb2_grpc as pb_grpc
+from recops_runtime.proto.recops.v1 import recommender_pb2 as pb, recommender_pb2_grpc as pb_grpc
 
 _EVENT_VALUES = {
     name: pb.FeedbackEvent.Value(f"FEEDBACK_EVENT_{name.upper()}") for name in FEEDBACK_EVENTS
@@ -114,16 +114,7 @@ class RecommenderClient:
         return ModelInfo(
             versions=[
                 VersionInfo(
-                    version=v.version,
-                    target=v.target,
-                    model_version=v.model_version,
-                    precision=v.precision,
-                    num_items=v.num_items,
-                    num_users=v.num_users,
-                    maxlen=v.maxlen,
-                    weight=v.weight,
-                    ready=v.ready,
-                    engine_dir="",
+                    **{name: getattr(v, name) for name in VERSION_WIRE_FIELDS}, engine_dir=""
                 )
                 for v in reply.versions
             ],

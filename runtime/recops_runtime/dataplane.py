@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from recops_contracts.feedback import FeedbackRecord, RecommendationRecord
 from recops_runtime.errors import ServiceError, Status
 from recops_runtime.feedback_log import FeedbackLog
 from recops_runtime.history import HISTORY_EVENTS, HistoryStore, InMemoryHistoryStore
@@ -182,12 +183,19 @@ class DataPlane:
         item_ids = [item.item_id for item in items]
         self.served.remember(request.request_id, Served(version.name, frozenset(item_ids)))
         if self.feedback_log is not None:
-            self.feedback_log.append({
-                "kind": "recommendation", "ts": time.time(), "request_id": request.request_id,
-                "user_id": request.user_id, "version": version.name, "target": version.target,
-                "model_version": version.model_version, "items": item_ids,
-                "fallback": fallback or None, "history_source": source,
-            })  # fmt: skip
+            served_record: RecommendationRecord = {
+                "kind": "recommendation",
+                "ts": time.time(),
+                "request_id": request.request_id,
+                "user_id": request.user_id,
+                "version": version.name,
+                "target": version.target,
+                "model_version": version.model_version,
+                "items": item_ids,
+                "fallback": fallback or None,
+                "history_source": source,
+            }
+            self.feedback_log.append(served_record)
         return RecommendResponse(
             items=items,
             request_id=request.request_id,
@@ -223,12 +231,18 @@ class DataPlane:
         if request.event in HISTORY_EVENTS:
             await self.history.append(request.user_id, request.item_id)
         if self.feedback_log is not None:
-            self.feedback_log.append({
-                "kind": "feedback", "ts": request.timestamp or time.time(),
-                "request_id": request.request_id, "user_id": request.user_id,
-                "version": version, "item_id": request.item_id, "event": request.event,
-                "value": request.value, "recommended": recommended,
-            })  # fmt: skip
+            record: FeedbackRecord = {
+                "kind": "feedback",
+                "ts": request.timestamp or time.time(),
+                "request_id": request.request_id,
+                "user_id": request.user_id,
+                "version": version,
+                "item_id": request.item_id,
+                "event": request.event,
+                "value": request.value,
+                "recommended": recommended,
+            }
+            self.feedback_log.append(record)
         return FeedbackResponse(recommended=recommended, version=version)
 
     async def _lookup_served(self, request_id: str) -> Served | None:
@@ -295,12 +309,18 @@ class DataPlane:
             new = await loop.run_in_executor(
                 None,
                 lambda: open_version(
-                    name, engine_dir, self._loader, self.metrics, workers=workers,
-                    threads=b.resolved_engine_threads(workers), max_batch_size=b.max_batch_size,
-                    max_batch_delay_s=b.max_batch_delay_ms / 1000.0, max_queue=b.max_queue,
+                    name,
+                    engine_dir,
+                    self._loader,
+                    self.metrics,
+                    workers=workers,
+                    threads=b.resolved_engine_threads(workers),
+                    max_batch_size=b.max_batch_size,
+                    max_batch_delay_s=b.max_batch_delay_ms / 1000.0,
+                    max_queue=b.max_queue,
                     inline_lone=b.inline_lone_requests,
                 ),
-            )  # fmt: skip
+            )
             new.batcher.start()
             old = self.versions.get(name)
             self.versions[name] = new  # the swap: new requests go to the new engine

@@ -1,22 +1,10 @@
 """A durable, rotated log of served recommendations and feedback events (JSON lines).
 
-The trainer reads the feedback records of such folders as new training data
-(``recops_trainer.datasets.read_feedback``, which reads the files itself: the trainer does
-not import the runtime); :func:`read_feedback_log` reads one folder back here, for tools
-and tests. Each line is one JSON object; every record has::
-
-    kind        "recommendation" or "feedback"
-    ts          Unix time in seconds (float)
-    request_id  the Recommend call's id (feedback: the id the client sent back, may be "")
-    user_id     original user id
-    version     serving version name (feedback: the version that served request_id, or "")
-
-``kind == "recommendation"`` adds ``target``, ``model_version``, ``items`` (original item
-ids, best first), ``fallback`` (reason, or null when the model answered) and
-``history_source`` ("request", "store", "none", or "unavailable" when the history
-store could not be reached). ``kind == "feedback"`` adds
-``item_id``, ``event`` (impression, click, watch or rating), ``value`` (the rating) and
-``recommended`` (whether request_id's list held item_id).
+Each line is one record of the shared schema, ``recops_contracts.feedback``
+(``RecommendationRecord`` for an answered Recommend call, ``FeedbackRecord`` for a Feedback
+call); the trainer reads the sealed segments of such folders as new training data
+(``dataset.feedbackLog``), and :func:`read_feedback_log` reads one folder back here, for
+tools and tests.
 
 Durability: records are buffered and appended in batches (every ``flush_every`` records
 or ``flush_interval_s`` seconds) to ``<segment>.jsonl.part`` with an fsync per batch; a
@@ -35,15 +23,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from recops_contracts.feedback import PART_SUFFIX, SEALED_SUFFIX
 
-PART_SUFFIX = ".jsonl.part"
-SEALED_SUFFIX = ".jsonl"
+log = logging.getLogger(__name__)
 
 
 class FeedbackLog:
@@ -78,7 +65,7 @@ class FeedbackLog:
             log.warning("sealed %d feedback segment(s) left by an earlier crash", recovered)
         self._task = asyncio.get_running_loop().create_task(self._flush_periodically())
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Mapping[str, object]) -> None:
         self._buffer.append(json.dumps(record, separators=(",", ":")))
         if len(self._buffer) >= self.flush_every:
             task = asyncio.get_running_loop().create_task(self.flush())

@@ -17,9 +17,13 @@ from grpc_reflection.v1alpha import reflection
 from recops_runtime.batcher import monotonic_deadline
 from recops_runtime.dataplane import DataPlane
 from recops_runtime.errors import ServiceError, grpc_status
-from recops_runtime.messages import FEEDBACK_EVENTS, FeedbackRequest, RecommendRequest
-from recops_runtime.proto.recops.v1 import recommender_pb2 as pb
-from recops_runtime.proto.recops.v1 import recommender_pb2_grpc as pb_grpc
+from recops_runtime.messages import (
+    FEEDBACK_EVENTS,
+    VERSION_WIRE_FIELDS,
+    FeedbackRequest,
+    RecommendRequest,
+)
+from recops_runtime.proto.recops.v1 import recommender_pb2 as pb, recommender_pb2_grpc as pb_grpc
 
 SERVICE_NAME = "recops.v1.Recommender"
 # Proto enum value -> the data plane's event name ("" for UNSPECIFIED: rejected there).
@@ -83,17 +87,7 @@ class RecommenderServicer(pb_grpc.RecommenderServicer):
         info = self.plane.model_info()
         return pb.GetModelInfoResponse(
             versions=[
-                pb.ModelVersionInfo(
-                    version=v.version,
-                    target=v.target,
-                    model_version=v.model_version,
-                    precision=v.precision,
-                    num_items=v.num_items,
-                    num_users=v.num_users,
-                    maxlen=v.maxlen,
-                    weight=v.weight,
-                    ready=v.ready,
-                )
+                pb.ModelVersionInfo(**{name: getattr(v, name) for name in VERSION_WIRE_FIELDS})
                 for v in info.versions
             ],
             sticky=info.sticky,

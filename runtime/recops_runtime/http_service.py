@@ -132,12 +132,16 @@ def build_http_app(
             version=_str(body, "version"),
         )
         answer = await plane.recommend(query, monotonic_deadline(_timeout(request)))
-        return web.json_response({
-            "items": [{"itemId": i.item_id, "score": i.score} for i in answer.items],
-            "requestId": answer.request_id, "version": answer.version,
-            "target": answer.target, "modelVersion": answer.model_version,
-            "fallbackReason": answer.fallback_reason,
-        })  # fmt: skip
+        return web.json_response(
+            {
+                "items": [{"itemId": i.item_id, "score": i.score} for i in answer.items],
+                "requestId": answer.request_id,
+                "version": answer.version,
+                "target": answer.target,
+                "modelVersion": answer.model_version,
+                "fallbackReason": answer.fallback_reason,
+            }
+        )
 
     async def feedback(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -155,9 +159,12 @@ def build_http_app(
 
     async def model_info(request: web.Request) -> web.Response:
         info = plane.model_info()
-        return web.json_response({
-            "versions": [asdict(v) for v in info.versions], "sticky": info.sticky,
-        })  # fmt: skip
+        return web.json_response(
+            {
+                "versions": [asdict(v) for v in info.versions],
+                "sticky": info.sticky,
+            }
+        )
 
     async def get_traffic(request: web.Request) -> web.Response:
         return web.json_response(plane.traffic())
@@ -200,18 +207,20 @@ def build_http_app(
         ready = plane.ready and not app[STOPPING_KEY][0]
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
-    app.add_routes([
-        web.post("/v1/recommend", recommend),
-        web.post("/v1/feedback", feedback),
-        web.get("/v1/model-info", model_info),
-        web.get("/admin/v1/traffic", get_traffic),
-        web.put("/admin/v1/traffic", put_traffic),
-        web.get("/admin/v1/versions", list_versions),
-        web.post("/admin/v1/versions", add_version),
-        web.delete("/admin/v1/versions/{version}", delete_version),
-        web.get("/healthz", healthz),
-        web.get("/readyz", readyz),
-    ])  # fmt: skip
+    app.add_routes(
+        [
+            web.post("/v1/recommend", recommend),
+            web.post("/v1/feedback", feedback),
+            web.get("/v1/model-info", model_info),
+            web.get("/admin/v1/traffic", get_traffic),
+            web.put("/admin/v1/traffic", put_traffic),
+            web.get("/admin/v1/versions", list_versions),
+            web.post("/admin/v1/versions", add_version),
+            web.delete("/admin/v1/versions/{version}", delete_version),
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+        ]
+    )
     return app
 
 

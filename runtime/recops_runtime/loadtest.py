@@ -114,12 +114,19 @@ def check_loopback(target: str) -> None:
         )
 
 
-async def _worker(settings: LoadtestSettings, sequences: list[UserSequence], index: int,
-                  requests: int, deadline_wall: float) -> _Samples:  # fmt: skip
+async def _worker(
+    settings: LoadtestSettings,
+    sequences: list[UserSequence],
+    index: int,
+    requests: int,
+    deadline_wall: float,
+) -> _Samples:
     import grpc
 
-    from recops_runtime.proto.recops.v1 import recommender_pb2 as pb
-    from recops_runtime.proto.recops.v1 import recommender_pb2_grpc as pb_grpc
+    from recops_runtime.proto.recops.v1 import (
+        recommender_pb2 as pb,
+        recommender_pb2_grpc as pb_grpc,
+    )
 
     rng = random.Random(settings.seed * 1_000 + index)
     samples = _Samples()
@@ -140,9 +147,11 @@ async def _worker(settings: LoadtestSettings, sequences: list[UserSequence], ind
         if request is None:
             history = seq.items[max(0, cut - settings.history_len) : cut]
             request = built[index, cut] = pb.RecommendRequest(
-                user_id=seq.user_id, history=history if settings.send_history else (),
-                k=settings.k, exclude_seen=True,
-            )  # fmt: skip
+                user_id=seq.user_id,
+                history=history if settings.send_history else (),
+                k=settings.k,
+                exclude_seen=True,
+            )
         try:
             reply = await stub.Recommend(request, timeout=settings.timeout_s)
         except grpc.aio.AioRpcError as exc:
@@ -161,11 +170,13 @@ async def _worker(settings: LoadtestSettings, sequences: list[UserSequence], ind
             try:
                 await stub.Feedback(
                     pb.FeedbackRequest(
-                        request_id=reply.request_id, user_id=seq.user_id, item_id=truth,
+                        request_id=reply.request_id,
+                        user_id=seq.user_id,
+                        item_id=truth,
                         event=pb.FEEDBACK_EVENT_CLICK,
                     ),
                     timeout=settings.timeout_s,
-                )  # fmt: skip
+                )
             except grpc.aio.AioRpcError:
                 samples.feedback_errors += 1
 
@@ -203,8 +214,9 @@ async def _worker(settings: LoadtestSettings, sequences: list[UserSequence], ind
     return samples
 
 
-def _run_process(settings: LoadtestSettings, index: int, requests: int,
-                 deadline_wall: float) -> _Samples:  # fmt: skip
+def _run_process(
+    settings: LoadtestSettings, index: int, requests: int, deadline_wall: float
+) -> _Samples:
     sequences = read_sequences(settings.dataset, max_users=settings.max_users)
     freeze_heap()
     return run(_worker(settings, sequences, index, requests, deadline_wall))
@@ -235,8 +247,9 @@ def run_loadtest(
     return summarize(settings, results)
 
 
-def _version_report(name: str, codes: list[str], lat: np.ndarray, hits: list[bool],
-                    elapsed: float) -> VersionReport:  # fmt: skip
+def _version_report(
+    name: str, codes: list[str], lat: np.ndarray, hits: list[bool], elapsed: float
+) -> VersionReport:
     ok_mask = np.array([c == "OK" for c in codes], dtype=bool)
     ok = int(ok_mask.sum())
     errors: dict[str, int] = {}
@@ -246,13 +259,19 @@ def _version_report(name: str, codes: list[str], lat: np.ndarray, hits: list[boo
     ok_lat = lat[ok_mask] * 1000.0 if ok else np.zeros(1)
     clicks = int(sum(hits))
     return VersionReport(
-        version=name, requests=len(codes), ok=ok, errors=errors,
+        version=name,
+        requests=len(codes),
+        ok=ok,
+        errors=errors,
         error_rate=(len(codes) - ok) / max(1, len(codes)),
         throughput_rps=ok / elapsed if elapsed > 0 else 0.0,
-        p50_ms=float(np.percentile(ok_lat, 50)), p90_ms=float(np.percentile(ok_lat, 90)),
-        p99_ms=float(np.percentile(ok_lat, 99)), max_ms=float(ok_lat.max()),
-        clicks=clicks, hit_rate=clicks / ok if ok else 0.0,
-    )  # fmt: skip
+        p50_ms=float(np.percentile(ok_lat, 50)),
+        p90_ms=float(np.percentile(ok_lat, 90)),
+        p99_ms=float(np.percentile(ok_lat, 99)),
+        max_ms=float(ok_lat.max()),
+        clicks=clicks,
+        hit_rate=clicks / ok if ok else 0.0,
+    )
 
 
 def summarize(settings: LoadtestSettings, results: list[_Samples]) -> LoadReport:
@@ -266,17 +285,25 @@ def summarize(settings: LoadtestSettings, results: list[_Samples]) -> LoadReport
     per_version = []
     for name in sorted(set(versions)):
         idx = [i for i, v in enumerate(versions) if v == name]
-        per_version.append(_version_report(
-            name, [codes[i] for i in idx], lat[idx], [hits[i] for i in idx], elapsed
-        ))  # fmt: skip
+        per_version.append(
+            _version_report(
+                name, [codes[i] for i in idx], lat[idx], [hits[i] for i in idx], elapsed
+            )
+        )
     overall = _version_report("all", codes, lat, hits, elapsed)
     return LoadReport(
         mode="closed" if settings.concurrency is not None else "open",
-        concurrency=settings.concurrency, rate=settings.rate, elapsed_s=elapsed,
-        requests=len(codes), throughput_rps=overall.throughput_rps,
-        error_rate=overall.error_rate, p50_ms=overall.p50_ms, p90_ms=overall.p90_ms,
+        concurrency=settings.concurrency,
+        rate=settings.rate,
+        elapsed_s=elapsed,
+        requests=len(codes),
+        throughput_rps=overall.throughput_rps,
+        error_rate=overall.error_rate,
+        p50_ms=overall.p50_ms,
+        p90_ms=overall.p90_ms,
         p99_ms=overall.p99_ms,
         feedback_sent=sum(r.feedback_sent for r in results),
         feedback_errors=sum(r.feedback_errors for r in results),
-        versions=per_version, overall=overall,
-    )  # fmt: skip
+        versions=per_version,
+        overall=overall,
+    )

@@ -10,9 +10,12 @@ from __future__ import annotations
 import itertools
 import math
 import uuid
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
 
+from recops_contracts.feedback import (
+    FEEDBACK_EVENTS as FEEDBACK_EVENTS,
+    FeedbackEventName as FeedbackEventName,
+)
 from recops_runtime.errors import invalid
 
 DEFAULT_K = 10
@@ -24,9 +27,6 @@ MAX_LIST_LENGTH = 10_000
 # replicas, and cheaper than a fresh UUID per request).
 _ID_PREFIX = uuid.uuid4().hex[:16]
 _ID_COUNTER = itertools.count(1)
-
-FeedbackEventName = Literal["impression", "click", "watch", "rating"]
-FEEDBACK_EVENTS: tuple[FeedbackEventName, ...] = ("impression", "click", "watch", "rating")
 
 
 @dataclass(slots=True)
@@ -113,6 +113,11 @@ class VersionInfo:
     weight: int
     ready: bool
     engine_dir: str
+
+
+# What ``recops.v1.ModelVersionInfo`` carries, under the same names: all but the server's
+# engine folder.
+VERSION_WIRE_FIELDS = tuple(f.name for f in fields(VersionInfo) if f.name != "engine_dir")
 
 
 @dataclass(slots=True)

@@ -1,16 +1,6 @@
-"""The runtime's Prometheus metrics (names and labels are a contract with rollouts).
-
-``recops_requests_total{version,target,code}``: requests by gRPC status name.
-``recops_request_latency_seconds{version,target}``: server-side latency of Recommend.
-``recops_batch_size{version,target}``: requests per engine call.
-``recops_queue_depth{version}``: requests waiting for the engine.
-``recops_recommendations_total{version,target}``: recommendation lists served.
-``recops_fallbacks_total{version,reason}``: popularity fallbacks by reason.
-``recops_unknown_items_total{version}``: history items the model does not know, dropped.
-``recops_feedback_events_total{version,event}``: feedback events by type.
-``recops_online_hits_total{version}``: clicks on an item the same request recommended;
-online hit rate = hits / recommendations.
-``recops_model_info{version,target,model_version}``: 1 for each loaded version.
+"""The runtime's Prometheus metrics. Names and labels are the shared contract
+``recops_contracts.metrics`` (each family and its labels are listed there), which rollouts,
+retraining signals, alerts and dashboards query.
 
 Each service owns its own registry, so several services can live in one process (tests).
 """
@@ -22,12 +12,15 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from recops_contracts import metrics as m
+from recops_contracts.feedback import CLICK
+
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
     0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-UNVERSIONED = "none"  # label for requests rejected before a version was chosen
+UNVERSIONED = m.UNVERSIONED
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,45 +38,60 @@ class RuntimeMetrics:
         self.registry = registry or CollectorRegistry()
         self._served: dict[tuple[str, str], ServedSeries] = {}
         r = self.registry
+        version, target = m.VERSION_LABEL, m.TARGET_LABEL
         self.requests = Counter(
-            "recops_requests", "Recommend requests by status code.",
-            ["version", "target", "code"], registry=r,
-        )  # fmt: skip
+            m.REQUESTS,
+            "Recommend requests by status code.",
+            [version, target, m.CODE_LABEL],
+            registry=r,
+        )
         self.latency = Histogram(
-            "recops_request_latency_seconds", "Server-side Recommend latency.",
-            ["version", "target"], buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            m.LATENCY,
+            "Server-side Recommend latency.",
+            [version, target],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch_size = Histogram(
-            "recops_batch_size", "Requests per engine call.",
-            ["version", "target"], buckets=BATCH_BUCKETS, registry=r,
-        )  # fmt: skip
+            m.BATCH_SIZE,
+            "Requests per engine call.",
+            [version, target],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         self.queue_depth = Gauge(
-            "recops_queue_depth", "Requests waiting for the engine.", ["version"], registry=r
+            m.QUEUE_DEPTH, "Requests waiting for the engine.", [version], registry=r
         )
         self.recommendations = Counter(
-            "recops_recommendations", "Recommendation lists served.",
-            ["version", "target"], registry=r,
-        )  # fmt: skip
+            m.RECOMMENDATIONS, "Recommendation lists served.", [version, target], registry=r
+        )
         self.fallbacks = Counter(
-            "recops_fallbacks", "Popularity fallbacks by reason.", ["version", "reason"],
+            m.FALLBACKS,
+            "Popularity fallbacks by reason.",
+            [version, m.REASON_LABEL],
             registry=r,
-        )  # fmt: skip
+        )
         self.unknown_items = Counter(
-            "recops_unknown_items", "History items unknown to the model (dropped).",
-            ["version"], registry=r,
-        )  # fmt: skip
-        self.feedback_events = Counter(
-            "recops_feedback_events", "Feedback events by type.", ["version", "event"],
+            m.UNKNOWN_ITEMS,
+            "History items unknown to the model (dropped).",
+            [version],
             registry=r,
-        )  # fmt: skip
+        )
+        self.feedback_events = Counter(
+            m.FEEDBACK_EVENTS, "Feedback events by type.", [version, m.EVENT_LABEL], registry=r
+        )
         self.online_hits = Counter(
-            "recops_online_hits", "Clicks on an item the same request recommended.",
-            ["version"], registry=r,
-        )  # fmt: skip
+            m.ONLINE_HITS,
+            "Clicks on an item the same request recommended.",
+            [version],
+            registry=r,
+        )
         self.model_info = Gauge(
-            "recops_model_info", "1 for each loaded version.",
-            ["version", "target", "model_version"], registry=r,
-        )  # fmt: skip
+            m.MODEL_INFO,
+            "1 for each loaded version.",
+            [version, target, m.MODEL_VERSION_LABEL],
+            registry=r,
+        )
 
     def version_loaded(self, version: str, target: str, model_version: str) -> None:
         self.model_info.labels(version, target, model_version).set(1)
@@ -94,7 +102,7 @@ class RuntimeMetrics:
         self.requests.labels(version, target, "OK").inc(0)
         self.recommendations.labels(version, target).inc(0)
         self.online_hits.labels(version).inc(0)
-        self.feedback_events.labels(version, "click").inc(0)
+        self.feedback_events.labels(version, CLICK).inc(0)
 
     def served(self, version: str, target: str) -> ServedSeries:
         series = self._served.get((version, target))

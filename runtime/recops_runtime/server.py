@@ -129,8 +129,10 @@ async def serve_until_signalled(settings: ServeSettings, ready_line: bool = True
     freeze_heap()  # engines and id maps loaded: keep full collections out of the tail
     if ready_line:
         # One parseable line, so scripts and tests know the bound ports (port 0 = any free).
-        print(f"recops serve ready grpc={ports.grpc} http={ports.http} metrics={ports.metrics}",
-              flush=True)  # fmt: skip
+        print(
+            f"recops serve ready grpc={ports.grpc} http={ports.http} metrics={ports.metrics}",
+            flush=True,
+        )
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

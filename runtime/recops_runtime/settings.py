@@ -13,20 +13,25 @@ class BatchingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_batch_size: int = Field(
-        default=16, ge=1, le=1024,
+        default=16,
+        ge=1,
+        le=1024,
         description="Most requests per engine call. Small SSE-PT models gain little past 16 "
         "on CPU: larger batches cost more per user than they save.",
-    )  # fmt: skip
+    )
     max_batch_delay_ms: float = Field(
-        default=0.0, ge=0.0, le=1000.0,
+        default=0.0,
+        ge=0.0,
+        le=1000.0,
         description="How long a batch may wait for more requests once requests are backed up. "
         "An idle queue never waits, so 0 (batch whatever queued) suits most loads.",
-    )  # fmt: skip
+    )
     max_queue: int = Field(
-        default=512, ge=1,
+        default=512,
+        ge=1,
         description="Queued requests per version beyond which new ones are shed with "
         "RESOURCE_EXHAUSTED.",
-    )  # fmt: skip
+    )
     inline_lone_requests: bool = Field(
         default=True,
         description="Score a lone request on an idle server on the event loop itself, "
@@ -34,16 +39,19 @@ class BatchingSettings(BaseModel):
         "whose single call is long: the server accepts nothing while it runs.",
     )
     engine_workers: int | None = Field(
-        default=None, ge=1, le=64,
+        default=None,
+        ge=1,
+        le=64,
         description="Engine instances per version, each scoring one batch at a time in its "
         "own thread. None: one per CPU this process may use (at most 8) for CPU targets, "
         "one for GPU targets (the device is the shared resource there).",
-    )  # fmt: skip
+    )
     engine_threads: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="Intra-op threads per engine instance. None: the CPUs divided among the "
         "workers (at least 1).",
-    )  # fmt: skip
+    )
 
     def resolved_engine_workers(self, gpu: bool = False) -> int:
         if self.engine_workers is not None:
@@ -111,10 +119,12 @@ class ServeSettings(BaseModel):
         default=30.0, ge=0.0, description="Most seconds shutdown waits for accepted requests."
     )
     drain_delay_s: float = Field(
-        default=0.0, ge=0.0, le=300.0,
+        default=0.0,
+        ge=0.0,
+        le=300.0,
         description="Seconds to keep serving after SIGTERM while reporting not-ready, so "
         "load balancers stop routing here before the port closes.",
-    )  # fmt: skip
+    )
 
     @model_validator(mode="after")
     def _weights_name_engines(self) -> ServeSettings:

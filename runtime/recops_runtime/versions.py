@@ -148,8 +148,7 @@ class ModelVersion:
         start = 0
         for end in split_by_length(lengths, *self._cost):
             group = order[start:end]
-            for index, result in zip(group, self._run_group([jobs[i] for i in group]),
-                                     strict=True):  # fmt: skip
+            for index, result in zip(group, self._run_group([jobs[i] for i in group]), strict=True):
                 results[index] = result
             start = end
         return [r for r in results if r is not None]
@@ -286,14 +285,7 @@ def open_version(
     try:
         for _ in range(max(1, workers)):
             engines.append(loader(engine_dir, threads))
-    except Exception as exc:
-        for engine in engines:
-            engine.close()
-        raise ServiceError(
-            Status.FAILED_PRECONDITION, f"engine at {engine_dir} refused: {exc}"
-        ) from exc
-    manifest = engines[0].manifest
-    try:
+        manifest = engines[0].manifest
         id_maps = IdMaps.read(engine_dir / manifest.id_maps, manifest)
         version = ModelVersion(
             name,
@@ -313,6 +305,7 @@ def open_version(
         raise ServiceError(
             Status.FAILED_PRECONDITION, f"engine at {engine_dir} refused: {exc}"
         ) from exc
-    log.info("loaded %s from %s (%s, model %s)", name, engine_dir, version.target,
-             version.model_version)  # fmt: skip
+    log.info(
+        "loaded %s from %s (%s, model %s)", name, engine_dir, version.target, version.model_version
+    )
     return version

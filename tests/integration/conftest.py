@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from emulator import ApiServerEmulator
 
-from recops_operator.kube.client import KubeClient, KubeConnection
+from recops_operator.clients.kubernetes import KubeClient, KubeConnection
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 
-from recops_operator.kube.client import KubeClient, KubeConnection
+from recops_operator.clients.kubernetes import KubeClient, KubeConnection
 from recops_operator.runner import HANDLER_MODULES, run_operator
 from recops_operator.settings import OperatorSettings
 

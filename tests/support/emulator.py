@@ -15,10 +15,12 @@ import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
 import kmock
+import yaml
 from kmock._internal import enums, rendering
 
 from recops_operator.crdgen import CRDS, PrinterColumn
@@ -148,6 +150,20 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
                 shortnames={s for c in CRDS if c.plural == res.plural for s in c.short_names},
             )
+
+    def write_kubeconfig(self, path: Path, namespace: str) -> Path:
+        """A kubeconfig that points kubectl at this server (which takes any token)."""
+        context = {"cluster": "emulated", "user": "emulated", "namespace": namespace}
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "emulated",
+            "clusters": [{"name": "emulated", "cluster": {"server": str(self.url)}}],
+            "users": [{"name": "emulated", "user": {"token": "unused"}}],
+            "contexts": [{"name": "emulated", "context": context}],
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
 
     def _next_version(self) -> str:
         return str(next(self._versions))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass, field
 
 
 def free_port() -> int:
@@ -11,3 +12,25 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@dataclass(frozen=True)
+class ServePorts:
+    """Free ports for one `recops serve` on 127.0.0.1."""
+
+    grpc: int = field(default_factory=free_port)
+    http: int = field(default_factory=free_port)
+    metrics: int = field(default_factory=free_port)
+
+    def flags(self) -> list[str]:
+        """`recops serve`'s flags to listen on these ports."""
+        return [
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            str(self.grpc),
+            "--http-port",
+            str(self.http),
+            "--metrics-port",
+            str(self.metrics),
+        ]

@@ -91,6 +91,13 @@ def train(
             "local (this process) or ray."
         ),
     ] = "auto",
+    track: Annotated[
+        bool,
+        typer.Option(
+            help="Track the run and register the model in MLflow; --no-track only writes "
+            "the output folder (a machine without a tracking server or the mlflow package)."
+        ),
+    ] = True,
 ) -> None:
     """Train SSE-PT (or SASRec): snapshot, fit with early stopping, test, track, register."""
     from recops_trainer.config import ConfigError, load_config
@@ -100,7 +107,9 @@ def train(
     _setup_logging()
     try:
         cfg = load_config(config)
-        summary = run_train(cfg, run_name=run_name, resume=resume, output=output, backend=backend)
+        summary = run_train(
+            cfg, run_name=run_name, resume=resume, output=output, backend=backend, track=track
+        )
     except (ConfigError, DataUnavailableError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(summary, indent=2))

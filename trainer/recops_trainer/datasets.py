@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import urllib.error
 import urllib.request
@@ -20,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
+from recops_contracts.feedback import INTERACTION_EVENTS, SEALED_SUFFIX, parse_record
+from recops_contracts.wire import describe_errors
 from recops_trainer.config import DatasetFormat
 
 
@@ -250,31 +252,30 @@ def resolve_source(fmt: DatasetFormat, uri: str | None, sha256: str | None) -> P
     return path
 
 
-# Serving feedback that counts as an interaction (an impression is not one).
-FEEDBACK_INTERACTIONS = frozenset({"click", "watch", "rating"})
-
-
 def read_feedback(folder: Path) -> pd.DataFrame:
     """Interactions from `recops serve --feedback-log` folders below ``folder``.
 
-    Reads the sealed segments (``*.jsonl``; a ``.part`` is still being written) of every
-    server's folder; the record format is the runtime's (``recops_runtime.feedback_log``).
-    ``order`` is the event's Unix time, so events follow the data set's own history.
+    Reads the sealed segments of every server's folder (the record schema and the segment
+    names are the shared contract, ``recops_contracts.feedback``); ``order`` is the event's
+    Unix time, so events follow the data set's own history.
     """
     if not folder.is_dir():
         raise DataUnavailableError(f"dataset.feedbackLog {folder} is not a folder")
     rows = []
-    for segment in sorted(folder.rglob("*.jsonl")):
+    for segment in sorted(folder.rglob(f"*{SEALED_SUFFIX}")):
         with segment.open(encoding="utf-8") as lines:
-            for line in lines:
+            for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
-                record = json.loads(line)
-                if (
-                    record.get("kind") == "feedback"
-                    and record.get("event") in FEEDBACK_INTERACTIONS
-                ):
-                    rows.append((str(record["user_id"]), str(record["item_id"]), int(record["ts"])))
+                try:
+                    record = parse_record(line)
+                except ValidationError as exc:
+                    raise DataUnavailableError(
+                        f"dataset.feedbackLog: {segment} line {number} is not a feedback log "
+                        f"record: {describe_errors(exc)}"
+                    ) from None
+                if record["kind"] == "feedback" and record["event"] in INTERACTION_EVENTS:
+                    rows.append((record["user_id"], record["item_id"], int(record["ts"])))
     frame = pd.DataFrame(rows, columns=["user", "item", "order"])
     return frame.astype({"order": "int64"})
 

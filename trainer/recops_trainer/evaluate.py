@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from recops_contracts.tracking import Stage as TrackedStage, metric_key
+from recops_contracts.training import EvaluationProtocol
 from recops_trainer import metrics
 from recops_trainer.sampler import sample_outside
 from recops_trainer.split import Split, history_matrix
@@ -29,11 +31,6 @@ Scorer = Callable[[Ints, Ints], Floats]
 
 SAMPLED_NEGATIVES = 100
 COLD_START_MAX = 10
-
-
-class Protocol(StrEnum):
-    SAMPLED = "sampled"
-    FULL = "full"
 
 
 class Stage(StrEnum):
@@ -91,7 +88,10 @@ def evaluate(
     *,
     maxlen: int,
     stage: Stage = Stage.TEST,
-    protocols: tuple[Protocol, ...] = (Protocol.SAMPLED, Protocol.FULL),
+    protocols: tuple[EvaluationProtocol, ...] = (
+        EvaluationProtocol.SAMPLED,
+        EvaluationProtocol.FULL,
+    ),
     limit: int | None = None,
     seed: int = 0,
     batch_size: int = 256,
@@ -102,7 +102,7 @@ def evaluate(
     keys = all_keys(split)
     rng = np.random.default_rng(seed + 1)
     total_lengths = np.asarray([len(split.interacted(int(u))) for u in users])
-    ranks: dict[Protocol, list[Ints]] = {p: [] for p in protocols}
+    ranks: dict[EvaluationProtocol, list[Ints]] = {p: [] for p in protocols}
     tops: list[Ints] = []
     for start in range(0, len(users), batch_size):
         chunk = users[start : start + batch_size]
@@ -110,20 +110,22 @@ def evaluate(
         matrix = history_matrix(histories, maxlen)
         scores = np.asarray(scorer(chunk, matrix), dtype=np.float64)
         target_scores = scores[np.arange(len(chunk)), targets]
-        if Protocol.SAMPLED in ranks:
+        if EvaluationProtocol.SAMPLED in ranks:
             negatives = sample_outside(
                 rng, chunk, keys, (len(chunk), SAMPLED_NEGATIVES), split.num_items
             )
             negative_scores = np.take_along_axis(scores, negatives, axis=1)
-            ranks[Protocol.SAMPLED].append(
+            ranks[EvaluationProtocol.SAMPLED].append(
                 (negative_scores > target_scores[:, None]).sum(1).astype(np.int64)
             )
-        if Protocol.FULL in ranks:
+        if EvaluationProtocol.FULL in ranks:
             masked = scores.copy()
             masked[:, 0] = -np.inf
             for row, history in enumerate(histories):
                 masked[row, history] = -np.inf
-            ranks[Protocol.FULL].append((masked > target_scores[:, None]).sum(1).astype(np.int64))
+            ranks[EvaluationProtocol.FULL].append(
+                (masked > target_scores[:, None]).sum(1).astype(np.int64)
+            )
             tops.append(top_k(masked, 10))
     cold = total_lengths <= COLD_START_MAX
     result: dict[str, dict[str, Any]] = {}
@@ -141,7 +143,7 @@ def evaluate(
                 "hr@10": metrics.hr_at(all_ranks[cold], 10),
             },
         }
-        if protocol == Protocol.FULL and tops:
+        if protocol == EvaluationProtocol.FULL and tops:
             top = np.concatenate(tops)
             out["coverage@10"] = metrics.coverage(top, split.num_items)
             if genres:
@@ -150,12 +152,11 @@ def evaluate(
     return result
 
 
-def flat_metrics(result: Mapping[str, Mapping[str, Any]], prefix: str) -> dict[str, float]:
-    """MLflow-style names, e.g. ``test_sampled_ndcg_at_10``, for the numeric metrics."""
+def flat_metrics(result: Mapping[str, Mapping[str, Any]], prefix: TrackedStage) -> dict[str, float]:
+    """MLflow names (``recops_contracts.tracking.metric_key``) of the numeric metrics."""
     out: dict[str, float] = {}
     for protocol, values in result.items():
         for name, value in values.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and name != "users":
-                clean = name.replace("@", "_at_")
-                out[f"{prefix}_{protocol}_{clean}"] = float(value)
+                out[metric_key(prefix, protocol, name)] = float(value)
     return out

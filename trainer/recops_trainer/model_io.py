@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 
 import torch
 
+from recops_runtime.folders import replace_folder
 from recops_trainer.model import SSEPT, ModelShape
 
 CONFIG_FILE = "config.json"
@@ -110,13 +110,7 @@ def save_model(
         _write_json(staging / ID_MAPS_FILE, id_maps.to_json())
         _write_json(staging / MANIFEST_FILE, data_manifest)
         _write_json(staging / METRICS_FILE, metrics or {})
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
-            out_dir.rename(old)
-            staging.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out_dir)
+        replace_folder(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

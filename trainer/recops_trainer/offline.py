@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from recops_contracts.training import EvaluationProtocol
 from recops_trainer.baselines import Markov, Popularity
 from recops_trainer.config import DatasetSource
-from recops_trainer.evaluate import Protocol, Stage, evaluate
+from recops_trainer.evaluate import Stage, evaluate
 from recops_trainer.genres import load_genres
 from recops_trainer.model_io import load_model
 from recops_trainer.snapshot import Snapshot, load_source, read_snapshot
@@ -56,7 +57,7 @@ def evaluate_model_folder(
             scorer,
             maxlen=maxlen,
             stage=Stage.TEST,
-            protocols=(Protocol.SAMPLED, Protocol.FULL),
+            protocols=(EvaluationProtocol.SAMPLED, EvaluationProtocol.FULL),
             genres=genres,
         )
         for name, scorer in scorers.items()

@@ -12,12 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from recops_contracts.training import EvaluationProtocol
 from recops_trainer.config import TrainConfig
-from recops_trainer.evaluate import Protocol, Stage, evaluate
+from recops_trainer.evaluate import Stage, evaluate
 from recops_trainer.model import SSEPT
 from recops_trainer.model_io import IdMaps, save_model
+from recops_trainer.registry import register_and_gate
 from recops_trainer.snapshot import Snapshot, load_source
 from recops_trainer.split import Split, leave_one_out
+from recops_trainer.tracking import Tracker, registered_name
 from recops_trainer.train import EpochResult, Hook, TrainState, fit, model_scorer
 
 log = logging.getLogger("recops.train")
@@ -64,7 +67,7 @@ def test_metrics(split: Split, model: SSEPT, seed: int = 0) -> dict[str, dict[st
         model_scorer(model),
         maxlen=model.shape.maxlen,
         stage=Stage.TEST,
-        protocols=(Protocol.SAMPLED, Protocol.FULL),
+        protocols=(EvaluationProtocol.SAMPLED, EvaluationProtocol.FULL),
         seed=seed,
     )
 
@@ -151,3 +154,29 @@ def finish(
         )
         (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return Outcome(model, state, test, model_dir, snapshot, seconds)
+
+
+def register(config: TrainConfig, tracker: Tracker, outcome: Outcome) -> dict[str, Any]:
+    """Log the outcome to the tracker's run, register and gate it under ``config``'s name
+    and gate, finish the run; returns the summary's registry fields."""
+    flat = tracker.log_test(outcome.test)
+    assert outcome.model_dir is not None
+    tracker.log_artifacts(outcome.model_dir, outcome.state.history)
+    model_uri = tracker.log_model(outcome.model)
+    name = registered_name(config)
+    version, decision = register_and_gate(
+        tracker.client,
+        name=name,
+        model_uri=model_uri,
+        run_id=tracker.run_id,
+        metrics=flat,
+        gate=config.gate,
+        dataset_hash=outcome.snapshot.hash,
+    )
+    tracker.end("FINISHED")
+    return {
+        "mlflow_run_id": tracker.run_id,
+        "registered_model": name,
+        "model_version": version,
+        "gate": {"verdict": decision.verdict, "reason": decision.reason},
+    }

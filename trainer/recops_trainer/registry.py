@@ -12,6 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from recops_contracts.tracking import (
+    TAG_DATASET_HASH,
+    TAG_GATE,
+    TAG_GATE_REASON,
+    TAG_MODEL_VERSION,
+    TAG_PROTOCOL,
+    TAG_REGISTERED_MODEL,
+    metric_key,
+)
 from recops_trainer.config import OfflineGate
 
 CHAMPION = "champion"
@@ -29,7 +38,7 @@ class GateDecision:
 
 def gate_metric_key(gate: OfflineGate) -> str:
     """The MLflow metric the gate reads, e.g. ``test_sampled_ndcg_at_10``."""
-    return f"test_{gate.protocol.value}_{gate.metric.value.replace('@', '_at_')}"
+    return metric_key("test", gate.protocol, gate.metric.value)
 
 
 def decide(gate: OfflineGate, value: float, champion_value: float | None) -> GateDecision:
@@ -103,24 +112,24 @@ def register_and_gate(
     version = client.create_model_version(name, source=model_uri, run_id=run_id)
     number = str(version.version)
     tags = {k: f"{v:.6f}" for k, v in metrics.items()}
-    tags |= {"recops.protocol": gate.protocol.value, "recops.dataset_hash": dataset_hash}
+    tags |= {TAG_PROTOCOL: gate.protocol.value, TAG_DATASET_HASH: dataset_hash}
     for key, value in tags.items():
         client.set_model_version_tag(name, number, key, value)
     key = gate_metric_key(gate)
     if key not in metrics:
         raise ValueError(f"gate metric {key} was not measured; measured: {sorted(metrics)}")
     decision = decide(gate, metrics[key], _champion_value(client, name, key))
-    client.set_model_version_tag(name, number, "recops.gate", decision.verdict)
-    client.set_model_version_tag(name, number, "recops.gate_reason", decision.reason)
+    client.set_model_version_tag(name, number, TAG_GATE, decision.verdict)
+    client.set_model_version_tag(name, number, TAG_GATE_REASON, decision.reason)
     if decision.verdict == "candidate":
         client.set_registered_model_alias(name, CANDIDATE, number)
     run_tags = {
-        "recops.registered_model": name,
-        "recops.model_version": number,
-        "recops.gate": decision.verdict,
-        "recops.gate_reason": decision.reason,
-        "recops.protocol": gate.protocol.value,
-        "recops.dataset_hash": dataset_hash,
+        TAG_REGISTERED_MODEL: name,
+        TAG_MODEL_VERSION: number,
+        TAG_GATE: decision.verdict,
+        TAG_GATE_REASON: decision.reason,
+        TAG_PROTOCOL: gate.protocol.value,
+        TAG_DATASET_HASH: dataset_hash,
     }
     for tag, value in run_tags.items():
         client.set_tag(run_id, tag, value)

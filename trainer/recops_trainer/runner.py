@@ -9,6 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recops_contracts.tracking import (
+    TAG_BACKEND,
+    TAG_DATASET_HASH,
+    TAG_OUTPUT,
+    TAG_PROTOCOL,
+    TAG_SYNTHETIC,
+)
 from recops_trainer.config import TrainConfig
 from recops_trainer.hooks import (
     CHECKPOINT_DIR,
@@ -17,7 +24,7 @@ from recops_trainer.hooks import (
     CheckpointHook,
     ProgressHook,
 )
-from recops_trainer.pipeline import Outcome, finish, id_maps, log_epoch, log_snapshot
+from recops_trainer.pipeline import Outcome, finish, id_maps, log_epoch, log_snapshot, register
 from recops_trainer.snapshot import Snapshot, load_source, write_snapshot
 from recops_trainer.split import leave_one_out
 from recops_trainer.train import TrainState, build_model, fit
@@ -53,7 +60,7 @@ def resolve_resume(resume: str, config: TrainConfig) -> tuple[Path, Path]:
         from recops_trainer.tracking import tracking_uri
 
         run = MlflowClient(tracking_uri(config.mlflow)).get_run(resume)
-        folder = Path(run.data.tags.get("recops.output", ""))
+        folder = Path(run.data.tags.get(TAG_OUTPUT, ""))
         if not folder.is_dir():
             raise FileNotFoundError(f"--resume {resume}: no output folder {folder} for this run")
     from recops_trainer.ray_train import latest_ray_state
@@ -91,15 +98,19 @@ def _train(
 
             mlflow_run = (portable_uri(tracker.uri), tracker.run_id) if tracker else None
             state = fit_on_ray(
-                config, snapshot_dir, storage, name=run_name, resume_state=resume_state,
+                config,
+                snapshot_dir,
+                storage,
+                name=run_name,
+                resume_state=resume_state,
                 mlflow_run=mlflow_run,
-            )  # fmt: skip
+            )
         model = build_model(split, config.model)
         model.load_state_dict(state.best_model_state or state.model_state)
         model.eval()
         if tracker is not None:
             # The rank-0 worker logged epochs as they ended; add those it could not.
-            from recops_trainer.tracking import logged_steps
+            from recops_trainer.tracking import logged_steps, validation_metrics
 
             live = logged_steps(tracker.client, tracker.run_id)
             for row in state.history:
@@ -107,9 +118,7 @@ def _train(
                     continue
                 metrics = {"loss": row["loss"]}
                 if row.get("val"):
-                    metrics["val_ndcg_at_10"] = row["val"]["sampled"]["ndcg@10"]
-                    metrics["val_hr_at_10"] = row["val"]["sampled"]["hr@10"]
-                    metrics["val_full_ndcg_at_10"] = row["val"]["full"]["ndcg@10"]
+                    metrics |= validation_metrics(row["val"])
                 tracker.log_metrics(metrics, step=row["epoch"])
     else:
         hooks: list[Any] = [
@@ -158,11 +167,11 @@ def run_train(
         tracker.start(
             name,
             {
-                "recops.dataset_hash": snapshot.hash,
-                "recops.protocol": config.gate.protocol.value,
-                "recops.output": str(out.resolve()),
-                "recops.backend": "ray" if ray else "local",
-                "recops.synthetic": str(bool(snapshot.manifest["synthetic"])).lower(),
+                TAG_DATASET_HASH: snapshot.hash,
+                TAG_PROTOCOL: config.gate.protocol.value,
+                TAG_OUTPUT: str(out.resolve()),
+                TAG_BACKEND: "ray" if ray else "local",
+                TAG_SYNTHETIC: str(bool(snapshot.manifest["synthetic"])).lower(),
             },
         )
         tracker.log_params(flat_params(config))
@@ -191,36 +200,18 @@ def run_train(
         "test": outcome.test,
     }
     if tracker is not None:
-        summary |= _track_and_register(config, tracker, outcome, snapshot)
+        summary |= _track_and_register(config, tracker, outcome)
     return summary
 
 
-def _track_and_register(
-    config: TrainConfig, tracker: Any, outcome: Outcome, snapshot: Snapshot
-) -> dict[str, Any]:
-    from recops_trainer.registry import register_and_gate
-    from recops_trainer.tracking import registered_name
-
-    flat = tracker.log_test(outcome.test)
-    assert outcome.model_dir is not None
-    tracker.log_artifacts(outcome.model_dir, outcome.state.history)
-    model_uri = tracker.log_model(outcome.model)
-    name = registered_name(config)
-    version, decision = register_and_gate(
-        tracker.client,
-        name=name,
-        model_uri=model_uri,
-        run_id=tracker.run_id,
-        metrics=flat,
-        gate=config.gate,
-        dataset_hash=snapshot.hash,
+def _track_and_register(config: TrainConfig, tracker: Any, outcome: Outcome) -> dict[str, Any]:
+    registered = register(config, tracker, outcome)
+    gate = registered["gate"]
+    log.info(
+        "registered %s version %s: %s (%s)",
+        registered["registered_model"],
+        registered["model_version"],
+        gate["verdict"],
+        gate["reason"],
     )
-    tracker.end("FINISHED")
-    log.info("registered %s version %s: %s (%s)", name, version, decision.verdict, decision.reason)
-    return {
-        "mlflow_run_id": tracker.run_id,
-        "tracking_uri": tracker.uri,
-        "registered_model": name,
-        "model_version": version,
-        "gate": {"verdict": decision.verdict, "reason": decision.reason},
-    }
+    return {"mlflow_run_id": tracker.run_id, "tracking_uri": tracker.uri} | registered

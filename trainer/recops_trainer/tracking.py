@@ -3,8 +3,7 @@
 The tracking URI is ``MLFLOW_TRACKING_URI``, else the config's ``mlflow.trackingUri``, else
 the embedded default: a SQLite file ``mlflow.db`` and an artifact folder ``mlruns`` in the
 working directory. Metric and tag names are a contract with the operator (which reads
-them over MLflow's REST API): ``val_ndcg_at_10`` per epoch, ``test_<protocol>_<metric>``,
-tags ``recops.training_run``, ``recops.dataset_hash``, ``recops.protocol``.
+them over MLflow's REST API), defined once in ``recops_contracts.tracking``.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from recops_contracts.tracking import TAG_CODE_VERSION, TAG_TRAINING_RUN, metric_key
+from recops_contracts.training import EvaluationProtocol
 from recops_trainer.config import MlflowSettings, TrainConfig
 from recops_trainer.evaluate import flat_metrics
 from recops_trainer.model import SSEPT
@@ -57,7 +58,7 @@ def registered_name(config: TrainConfig) -> str:
 def code_version() -> dict[str, str]:
     tags: dict[str, str] = {}
     with contextlib.suppress(PackageNotFoundError):
-        tags["recops.version"] = version("recops")
+        tags[TAG_CODE_VERSION] = version("recops")
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -84,16 +85,21 @@ def flat_params(config: TrainConfig) -> dict[str, str]:
     return params
 
 
+def validation_metrics(validation: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """An epoch's validation as MLflow metrics (``val_ndcg_at_10``, ``val_full_hr_at_10``...)."""
+    return {
+        metric_key("val", protocol, metric): float(validation[protocol.value][metric])
+        for protocol in EvaluationProtocol
+        for metric in ("ndcg@10", "hr@10")
+    }
+
+
 def epoch_metrics(result: EpochResult) -> dict[str, float]:
     out = {"loss": result.loss, "epoch_seconds": result.seconds}
     # Where the epoch's time went: sample_seconds, forward_seconds, backward_seconds, ...
     out |= {f"{phase}_seconds": seconds for phase, seconds in result.phases.items()}
     if result.validation:
-        sampled, full = result.validation["sampled"], result.validation["full"]
-        out["val_ndcg_at_10"] = float(sampled["ndcg@10"])
-        out["val_hr_at_10"] = float(sampled["hr@10"])
-        out["val_full_ndcg_at_10"] = float(full["ndcg@10"])
-        out["val_full_hr_at_10"] = float(full["hr@10"])
+        out |= validation_metrics(result.validation)
     return out
 
 
@@ -128,8 +134,12 @@ class EpochMetricsLogger:
             self._client.log_batch(self.run_id, metrics=batch)
         except Exception as exc:  # the run's curves are not worth the training
             self._failed = True
-            log.warning("MLflow at %s unreachable from the worker (%s); epochs are logged "
-                        "after training instead", self.uri, exc)  # fmt: skip
+            log.warning(
+                "MLflow at %s unreachable from the worker (%s); epochs are logged "
+                "after training instead",
+                self.uri,
+                exc,
+            )
 
 
 def logged_steps(client: Any, run_id: str, key: str = "loss") -> set[int]:
@@ -164,7 +174,7 @@ class Tracker:
     ) -> str:
         all_tags = {**code_version(), **tags}
         if self.config.training_run:
-            all_tags["recops.training_run"] = self.config.training_run
+            all_tags[TAG_TRAINING_RUN] = self.config.training_run
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)

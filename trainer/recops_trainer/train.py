@@ -22,8 +22,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from recops_trainer.config import LossName, ModelHyperparameters, TrainingSettings
-from recops_trainer.evaluate import Protocol as EvalProtocol
+from recops_trainer.config import (
+    EvaluationProtocol,
+    LossName,
+    ModelHyperparameters,
+    Precision,
+    TrainingSettings,
+)
 from recops_trainer.evaluate import Stage, evaluate
 from recops_trainer.losses import full_softmax_loss, sequence_loss
 from recops_trainer.model import SSEPT, ModelShape
@@ -31,7 +36,8 @@ from recops_trainer.sampler import Batch, TrainSampler
 from recops_trainer.split import Split
 
 # Early stopping and model selection watch this validation metric (the paper's protocol).
-MONITOR = ("sampled", "ndcg@10")
+# The validation metric early stopping watches, under TrainingSettings.monitor's protocol.
+MONITORED_METRIC = "ndcg@10"
 # Length groups per batch (see _accumulate_gradients).
 LENGTH_GROUPS = 8
 # Where an epoch's time goes (EpochResult.phases), in seconds; "optimizer" includes the
@@ -65,6 +71,8 @@ class TrainState:
     torch_rng: torch.Tensor | None = None  # dropout draws, so a resumed run continues exactly
     best_score: float = -math.inf
     best_epoch: int = 0
+    # The protocol best_score was read under (TrainingSettings.monitor).
+    monitor: str = EvaluationProtocol.SAMPLED.value
     best_model_state: dict[str, torch.Tensor] = field(default_factory=dict)
     bad_evals: int = 0
     stopped_early: bool = False
@@ -93,11 +101,10 @@ class EpochResult:
     # asynchronously, so a phase's time can show up in the next synchronising one.
     phases: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def monitored(self) -> float | None:
+    def monitored(self, protocol: EvaluationProtocol) -> float | None:
         if self.validation is None:
             return None
-        return float(self.validation[MONITOR[0]][MONITOR[1]])
+        return float(self.validation[protocol.value][MONITORED_METRIC])
 
 
 class Hook(Protocol):
@@ -179,7 +186,7 @@ def validate(split: Split, model: SSEPT, settings: TrainingSettings, seed: int) 
         model_scorer(model),
         maxlen=model.shape.maxlen,
         stage=Stage.VALID,
-        protocols=(EvalProtocol.SAMPLED, EvalProtocol.FULL),
+        protocols=(EvaluationProtocol.SAMPLED, EvaluationProtocol.FULL),
         limit=settings.eval_users,
         seed=seed,
     )
@@ -209,6 +216,7 @@ def _accumulate_gradients(
     items: int,
     device: torch.device,
     phases: dict[str, float] | None = None,
+    precision: Precision = Precision.FP32,
 ) -> float:
     """Backpropagate the batch loss; returns its value and adds the seconds of the forward
     and backward passes to ``phases``.
@@ -229,14 +237,16 @@ def _accumulate_gradients(
         users = torch.from_numpy(batch.users[rows]).to(device)
         seq = torch.from_numpy(batch.seq[rows, -length:]).to(device)
         pos = torch.from_numpy(batch.pos[rows, -length:]).to(device)
-        if hp.loss == LossName.SOFTMAX:
-            loss = _full_softmax(model, users, seq, pos) * weight
-        else:
-            neg = torch.from_numpy(batch.neg[rows, -length:]).to(device)
-            candidates = torch.cat([pos.unsqueeze(-1), neg], dim=-1)
-            logits = model.score_positions(users, seq, candidates)
-            mask = (pos != 0).to(logits.dtype)
-            loss = sequence_loss(hp.loss, logits[..., 0], logits[..., 1:], mask, items) * weight
+        with _autocast(precision, device):
+            if hp.loss == LossName.SOFTMAX:
+                loss = _full_softmax(model, users, seq, pos) * weight
+            else:
+                neg = torch.from_numpy(batch.neg[rows, -length:]).to(device)
+                candidates = torch.cat([pos.unsqueeze(-1), neg], dim=-1)
+                logits = model.score_positions(users, seq, candidates).float()
+                mask = (pos != 0).to(logits.dtype)
+                loss = sequence_loss(hp.loss, logits[..., 0], logits[..., 1:], mask, items)
+                loss = loss * weight
         middle = time.perf_counter()
         torch.autograd.backward(loss)
         total += float(loss.detach())
@@ -297,6 +307,8 @@ def fit(
         sampler.restore(resume.sampler_state)
         if resume.torch_rng is not None:
             torch.set_rng_state(resume.torch_rng)
+        _adopt_monitor(state, settings.monitor)
+    state.monitor = settings.monitor.value
     # Every worker takes the same number of steps (gradients are averaged each step), and
     # the global batch stays hp.batch_size whatever the worker count.
     eligible = sum(1 for s in split.train if len(s) > 1)
@@ -317,7 +329,9 @@ def fit(
             batch = sampler.batch(local_batch)
             phases["sample"] += time.perf_counter() - tick
             optimizer.zero_grad(set_to_none=True)
-            total += _accumulate_gradients(model, batch, hp, split.num_items, device, phases)
+            total += _accumulate_gradients(
+                model, batch, hp, split.num_items, device, phases, settings.precision
+            )
             tick = time.perf_counter()
             if dist.sync_gradients is not None:
                 dist.sync_gradients(model)
@@ -359,6 +373,25 @@ def fit(
     return model, state
 
 
+def _adopt_monitor(state: TrainState, monitor: EvaluationProtocol) -> None:
+    """A run resumed under another ``training.monitor``: the kept model stays, and its own
+    validation score under the new protocol (from the history) is the one to beat."""
+    if state.monitor == monitor.value:
+        return
+    kept = [row for row in state.history if row["epoch"] == state.best_epoch and "val" in row]
+    state.best_score = float(kept[0]["val"][monitor.value][MONITORED_METRIC]) if kept else -math.inf
+    state.bad_evals = 0
+    state.stopped_early = False
+
+
+def _autocast(precision: Precision, device: torch.device) -> Any:
+    """bfloat16 autocast of a forward pass when asked for; the backward pass follows the
+    forward's dtypes (autocast's own advice: never wrap backward)."""
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=precision == Precision.BF16
+    )
+
+
 def _shared_flag(flag: bool, dist: Distributed) -> bool:
     """Rank 0's verdict, so that every worker leaves the loop at the same epoch."""
     if dist.broadcast is None:
@@ -378,7 +411,7 @@ def _validate_epoch(
     score = -math.inf
     if dist.is_main:
         result.validation = validate(split, model, settings, seed)
-        score = float(result.monitored or 0.0)
+        score = float(result.monitored(settings.monitor) or 0.0)
     if dist.broadcast is not None:
         score = dist.broadcast([score])[0]
     result.improved = score > state.best_score

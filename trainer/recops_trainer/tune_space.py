@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from recops_contracts.tracking import metric_key
+from recops_contracts.training import EvaluationProtocol
 from recops_trainer.config import ModelHyperparameters, SearchDimension
 
 
@@ -40,4 +42,4 @@ def trial_hyperparameters(
 
 def metric_name(metric: str) -> str:
     """``ndcg@10`` -> ``val_ndcg_at_10`` (sampled validation, as the loop reports it)."""
-    return "val_" + metric.replace("@", "_at_")
+    return metric_key("val", EvaluationProtocol.SAMPLED, metric)

@@ -16,10 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recops_contracts.tracking import (
+    TAG_DATASET_HASH,
+    TAG_MODE,
+    TAG_OUTPUT,
+    TAG_PROTOCOL,
+    metric_key,
+)
+from recops_contracts.training import EvaluationProtocol
 from recops_trainer.config import TrainConfig
 from recops_trainer.hooks import STATE_FILE, write_state
 from recops_trainer.model import SSEPT
-from recops_trainer.pipeline import finish, log_snapshot
+from recops_trainer.pipeline import Outcome, finish, log_snapshot, register
 from recops_trainer.snapshot import load_source, read_snapshot, write_snapshot
 from recops_trainer.split import leave_one_out
 from recops_trainer.train import EpochResult, TrainState, build_model, fit
@@ -41,8 +49,9 @@ def _trial(params: dict[str, Any], *, config_json: dict[str, Any], snapshot: str
         metrics: dict[str, Any] = {"epoch": result.epoch, "loss": result.loss}
         for name, value in result.validation["sampled"].items():
             if isinstance(value, float):
-                metrics["val_" + name.replace("@", "_at_")] = value
-        metrics["val_full_ndcg_at_10"] = result.validation["full"]["ndcg@10"]
+                metrics[metric_key("val", EvaluationProtocol.SAMPLED, name)] = value
+        full_ndcg = metric_key("val", EvaluationProtocol.FULL, "ndcg@10")
+        metrics[full_ndcg] = result.validation["full"]["ndcg@10"]
         if result.improved or result.final:
             with tempfile.TemporaryDirectory() as tmp:
                 write_state(state, Path(tmp))
@@ -137,34 +146,32 @@ def run_tune(
         "seconds": round(time.perf_counter() - started, 1),
     }
     if track:
-        summary |= _track(best_config, results, outcome, snapshot.hash, out, config)
+        summary |= _track(best_config, results, outcome, out, config)
     return summary
 
 
 def _track(
     best_config: TrainConfig,
     results: list[Any],
-    outcome: Any,
-    dataset_hash: str,
+    outcome: Outcome,
     out: Path,
     config: TrainConfig,
 ) -> dict[str, Any]:
-    from recops_trainer.registry import register_and_gate
-    from recops_trainer.tracking import Tracker, flat_params, registered_name
+    from recops_trainer.tracking import Tracker, flat_params
 
     assert config.tune is not None
     tags = {
-        "recops.dataset_hash": dataset_hash,
-        "recops.protocol": config.gate.protocol.value,
-        "recops.output": str(out.resolve()),
-        "recops.mode": "tune",
+        TAG_DATASET_HASH: outcome.snapshot.hash,
+        TAG_PROTOCOL: config.gate.protocol.value,
+        TAG_OUTPUT: str(out.resolve()),
+        TAG_MODE: "tune",
     }
     parent = Tracker(best_config)
     parent_id = parent.start(out.name, tags)
     parent.log_params(flat_params(best_config))
     for index, result in enumerate(results):
         child = Tracker(config)
-        child.start(f"{out.name}-trial-{index}", {**tags, "recops.mode": "trial"}, parent_id)
+        child.start(f"{out.name}-trial-{index}", {**tags, TAG_MODE: "trial"}, parent_id)
         child.log_params({k: str(result.config[k]) for k in config.tune.search_space})
         frame = result.metrics_dataframe
         if frame is not None:
@@ -173,23 +180,4 @@ def _track(
                 values["loss"] = float(row["loss"])
                 child.log_metrics(values, step=int(row["epoch"]))
         child.end("FINISHED")
-    flat = parent.log_test(outcome.test)
-    parent.log_artifacts(outcome.model_dir, outcome.state.history)
-    uri = parent.log_model(outcome.model)
-    name = registered_name(config)
-    version, decision = register_and_gate(
-        parent.client,
-        name=name,
-        model_uri=uri,
-        run_id=parent_id,
-        metrics=flat,
-        gate=config.gate,
-        dataset_hash=dataset_hash,
-    )
-    parent.end("FINISHED")
-    return {
-        "mlflow_run_id": parent_id,
-        "registered_model": name,
-        "model_version": version,
-        "gate": {"verdict": decision.verdict, "reason": decision.reason},
-    }
+    return register(config, parent, outcome)

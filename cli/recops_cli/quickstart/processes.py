@@ -88,9 +88,13 @@ def run_stage(
     stdout: list[str] = []
     with log_path.open("w", encoding="utf-8") as log_file:
         proc = subprocess.Popen(
-            list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=_child_env(), start_new_session=True,
-        )  # fmt: skip
+            list(args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_child_env(),
+            start_new_session=True,
+        )
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [
             threading.Thread(target=_pump, args=(proc.stdout, log_file, on_line, stdout)),
@@ -126,9 +130,12 @@ class Service:
         self._log = log_path.open("w", encoding="utf-8")
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            list(args), stdout=self._log, stderr=subprocess.STDOUT, env=_child_env(),
+            list(args),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
             start_new_session=True,
-        )  # fmt: skip
+        )
 
     def wait_ready(self, url: str, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -175,9 +182,12 @@ class TrafficLoop:
             index = self.runs
             with (self._folder / f"loadtest-{index:03d}.log").open("w") as log_file:
                 self._proc = subprocess.Popen(
-                    self._args_for(index), stdout=log_file, stderr=subprocess.STDOUT,
-                    env=_child_env(), start_new_session=True,
-                )  # fmt: skip
+                    self._args_for(index),
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=_child_env(),
+                    start_new_session=True,
+                )
                 code = self._proc.wait()
             self.runs += 1
             if code != 0 and not self._stop.is_set():

@@ -211,11 +211,21 @@ def run_quickstart(
 
             def loadtest_args(index: int) -> list[str]:
                 return recops_command(
-                    "loadtest", "--dataset", str(replay), "--target", f"127.0.0.1:{grpc_port}",
-                    "--rate", str(size.traffic_rate), "--duration-s", "20",
-                    "--requests", str(int(size.traffic_rate * 20)), "--feedback",
-                    "--json", str(workdir / "traffic" / f"loadtest-{index:03d}.json"),
-                )  # fmt: skip
+                    "loadtest",
+                    "--dataset",
+                    str(replay),
+                    "--target",
+                    f"127.0.0.1:{grpc_port}",
+                    "--rate",
+                    str(size.traffic_rate),
+                    "--duration-s",
+                    "20",
+                    "--requests",
+                    str(int(size.traffic_rate * 20)),
+                    "--feedback",
+                    "--json",
+                    str(workdir / "traffic" / f"loadtest-{index:03d}.json"),
+                )
 
             traffic = TrafficLoop(loadtest_args, workdir / "traffic").start()
         while_running = "" if keep_serving else " (while the quickstart runs; --keep-serving)"

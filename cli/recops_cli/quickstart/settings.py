@@ -30,14 +30,24 @@ class Size(BaseModel):
 
 SIZES: dict[str, Size] = {
     "default": Size(
-        maxlen=50, v1_epochs=2, v2_epochs=25, traffic_rate=150.0,
-        analysis_interval="10s", min_samples=300, latency_seconds=1.0,
+        maxlen=50,
+        v1_epochs=2,
+        v2_epochs=25,
+        traffic_rate=150.0,
+        analysis_interval="10s",
+        min_samples=300,
+        latency_seconds=1.0,
     ),
     "small": Size(
-        maxlen=30, v1_epochs=1, v2_epochs=8, traffic_rate=100.0,
-        analysis_interval="6s", min_samples=120, latency_seconds=0.3,
+        maxlen=30,
+        v1_epochs=1,
+        v2_epochs=8,
+        traffic_rate=100.0,
+        analysis_interval="6s",
+        min_samples=120,
+        latency_seconds=0.3,
     ),
-}  # fmt: skip
+}
 
 
 def train_config(
@@ -86,17 +96,26 @@ def rollout_policy(size: Size) -> dict[str, Any]:
         "scaleDownDelaySeconds": 0,
         "metrics": [
             {
-                "name": "error-rate", "builtin": "error-rate",
-                "successCondition": "<=", "threshold": 0.01, "minSampleSize": 50,
+                "name": "error-rate",
+                "builtin": "error-rate",
+                "successCondition": "<=",
+                "threshold": 0.01,
+                "minSampleSize": 50,
             },
             {
-                "name": "latency-p99", "builtin": "latency-p99",
-                "successCondition": "<=", "threshold": 0.25, "minSampleSize": 50,
+                "name": "latency-p99",
+                "builtin": "latency-p99",
+                "successCondition": "<=",
+                "threshold": 0.25,
+                "minSampleSize": 50,
             },
             {
-                "name": "hit-rate", "builtin": "hit-rate-vs-stable",
-                "successCondition": ">=", "threshold": -0.03,
-                "minSampleSize": size.min_samples, "inconclusiveLimit": 6,
+                "name": "hit-rate",
+                "builtin": "hit-rate-vs-stable",
+                "successCondition": ">=",
+                "threshold": -0.03,
+                "minSampleSize": size.min_samples,
+                "inconclusiveLimit": 6,
             },
         ],
-    }  # fmt: skip
+    }

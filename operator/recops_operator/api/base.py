@@ -7,15 +7,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from recops_contracts.wire import DnsName as DnsName, Quantity as Quantity, WireModel
+
 GROUP = "recops.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-# A Kubernetes object name (RFC 1123 subdomain label, as used for most object names).
-DnsName = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
-]
 # A model version as the registry names it (MLflow versions are integers, others use tags).
 ModelVersionStr = Annotated[
     str,
@@ -23,31 +20,10 @@ ModelVersionStr = Annotated[
 ]
 # A duration such as "30s", "5m", "1h30m".
 Duration = Annotated[str, StringConstraints(pattern=r"^([0-9]+(ms|s|m|h))+$")]
-# A Kubernetes resource quantity such as "500m", "2", "4Gi".
-Quantity = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"),
-]
 
 
-class ApiModel(BaseModel):
-    """Base of all spec and status models.
-
-    Fields are snake_case in Python and camelCase on the wire; unknown fields are an
-    error (a typo in a spec must not be silently dropped).
-    """
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        use_enum_values=False,
-        validate_default=True,
-    )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The object as the Kubernetes API stores it (camelCase, no nulls)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+class ApiModel(WireModel):
+    """Base of every spec and status model (the shared training blocks are WireModels too)."""
 
 
 def cel_rules(*rules: tuple[str, str]) -> dict[str, Any]:

@@ -1,27 +1,23 @@
-"""What the trainer writes to MLflow and the operator reads back: tag and metric names.
+"""A training run as the operator reads it back from MLflow.
 
-The trainer tags its run with ``recops.training_run = <namespace>/<name>`` and writes the
-offline metrics and the gate verdict; ``mlflow_rest`` finds that run over MLflow's REST
-API and the TrainingRun decisions read it as a :class:`TrainingResult`.
+The names are the shared contract (``recops_contracts.tracking``, re-exported here); the
+MLflow client finds the run and the TrainingRun decisions read it as a
+:class:`TrainingResult`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TAG_TRAINING_RUN = "recops.training_run"
-TAG_DATASET_HASH = "recops.dataset_hash"
-TAG_PROTOCOL = "recops.protocol"
-TAG_REGISTERED_MODEL = "recops.registered_model"
-TAG_MODEL_VERSION = "recops.model_version"
-TAG_GATE = "recops.gate"
-TAG_GATE_REASON = "recops.gate_reason"
-METRICS = (
-    "test_sampled_ndcg_at_10",
-    "test_sampled_hr_at_10",
-    "test_full_ndcg_at_10",
-    "test_full_hr_at_10",
-    "val_ndcg_at_10",
+from recops_contracts.tracking import (
+    METRICS as METRICS,
+    TAG_DATASET_HASH as TAG_DATASET_HASH,
+    TAG_GATE as TAG_GATE,
+    TAG_GATE_REASON as TAG_GATE_REASON,
+    TAG_MODEL_VERSION as TAG_MODEL_VERSION,
+    TAG_PROTOCOL as TAG_PROTOCOL,
+    TAG_REGISTERED_MODEL as TAG_REGISTERED_MODEL,
+    TAG_TRAINING_RUN as TAG_TRAINING_RUN,
 )
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from recops_contracts.training import SearchDimension as SearchDimension, TuneSpec as TuneSpec
 from recops_operator.api.base import (
     ApiModel,
     DnsName,
@@ -31,50 +32,6 @@ PLURAL = "trainingruns"
 class TrainingMode(StrEnum):
     TRAIN = "train"
     TUNE = "tune"
-
-
-class SearchDimension(ApiModel):
-    """One hyperparameter's search range."""
-
-    distribution: Literal["choice", "uniform", "loguniform", "randint"] = Field(
-        description="How values are drawn."
-    )
-    values: list[float] | None = Field(default=None, description="Candidates for choice.")
-    low: float | None = Field(default=None, description="Lower bound for ranges.")
-    high: float | None = Field(default=None, description="Upper bound for ranges.")
-
-    @model_validator(mode="after")
-    def _complete(self) -> SearchDimension:
-        if self.distribution == "choice":
-            if not self.values:
-                raise ValueError("values: a choice needs at least one value")
-        elif self.low is None or self.high is None or self.low >= self.high:
-            raise ValueError(f"low/high: {self.distribution} needs low < high")
-        return self
-
-
-class TuneSpec(ApiModel):
-    """Ray Tune search with ASHA."""
-
-    num_samples: int = Field(default=8, ge=1, le=10000, description="Trials to run.")
-    max_concurrent: int | None = Field(default=None, ge=1, description="Trials run at once.")
-    metric: str = Field(default="ndcg@10", description="Validation metric to maximise.")
-    search_space: dict[str, SearchDimension] = Field(
-        min_length=1,
-        description="Hyperparameter (camelCase name from spec.model) to its range.",
-    )
-
-    @model_validator(mode="after")
-    def _known_parameters(self) -> TuneSpec:
-        # The trainer makes the same check; here it fails the spec, not a tuning Job.
-        names = {f.alias or n for n, f in ModelHyperparameters.model_fields.items()}
-        unknown = sorted(set(self.search_space) - names)
-        if unknown:
-            raise ValueError(
-                f"searchSpace: unknown hyperparameters {', '.join(unknown)}; use camelCase "
-                f"names of spec.model ({', '.join(sorted(names))})"
-            )
-        return self
 
 
 class TrainingRunSpec(ApiModel):

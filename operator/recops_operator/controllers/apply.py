@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from recops_operator.kube.client import ConflictError, KubeClient, Obj
+from recops_operator.clients.kubernetes import ConflictError, KubeClient, Obj
 from recops_operator.kube.resources import Resource, resource_of
 
 Outcome = Literal["created", "updated", "unchanged"]

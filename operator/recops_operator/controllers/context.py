@@ -1,29 +1,46 @@
-"""What every handler needs, created once per operator process and injected into handlers."""
+"""What every handler needs, created once per operator process and injected into handlers.
+
+Every client the handlers use is built here, once, from the settings, and reaches them
+only through the context; tests hand in their own clients (pointed at an emulated API
+server, a real MLflow or Prometheus, or a fake) through the same constructor.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, Self, cast
 
 import kopf
 
 from recops_operator.api.conditions import utcnow
+from recops_operator.clients.kubernetes import KubeClient
+from recops_operator.clients.mlflow import MlflowRestClient, mlflow_auth
+from recops_operator.clients.prometheus import PrometheusClient
 from recops_operator.decisions.events import Event
-from recops_operator.kube.client import KubeClient
-from recops_operator.mlflow_rest import MlflowReader
 from recops_operator.settings import OperatorSettings
 
 
 @dataclass
 class OperatorContext:
+    """The settings and the clients of one operator; ``async with`` opens and closes them."""
+
     settings: OperatorSettings
     kube: KubeClient
+    mlflow: MlflowRestClient
+    prometheus: PrometheusClient
     clock: Callable[[], datetime] = utcnow
-    _mlflow: dict[str, MlflowReader] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    async def __aenter__(self) -> Self:
+        await self.kube.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def lock(self, key: str) -> asyncio.Lock:
         """One reconcile per object at a time (create handlers and timers may overlap)."""
@@ -32,15 +49,23 @@ class OperatorContext:
     def forget(self, key: str) -> None:
         self._locks.pop(key, None)
 
-    def mlflow(self, tracking_uri: str) -> MlflowReader:
-        if tracking_uri not in self._mlflow:
-            self._mlflow[tracking_uri] = MlflowReader(tracking_uri)
-        return self._mlflow[tracking_uri]
-
     async def aclose(self) -> None:
-        for reader in self._mlflow.values():
-            await reader.aclose()
-        self._mlflow.clear()
+        await self.mlflow.aclose()
+        await self.prometheus.aclose()
+        await self.kube.close()
+
+
+def build_context(settings: OperatorSettings, kube: KubeClient) -> OperatorContext:
+    """The operator's clients, each built once from ``settings`` (and the MLFLOW_TRACKING_*
+    credentials MLflow's own clients read)."""
+    auth, headers = mlflow_auth(os.environ)
+    timeout = settings.query_timeout_seconds
+    return OperatorContext(
+        settings=settings,
+        kube=kube,
+        mlflow=MlflowRestClient(auth, headers, timeout),
+        prometheus=PrometheusClient(settings.prometheus_url, timeout),
+    )
 
 
 def post_events(obj: dict[str, Any], events: tuple[Event, ...] | list[Event]) -> None:

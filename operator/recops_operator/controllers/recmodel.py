@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,24 +12,23 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from recops_operator.api.base import API_VERSION, GROUP, VERSION
+from recops_operator.api.base import GROUP, VERSION
 from recops_operator.api.recmodel import PLURAL, RecModelSpec, RecModelStatus
 from recops_operator.api.rollout import Rollout
-from recops_operator.api.trainingrun import KIND as TRAININGRUN_KIND
 from recops_operator.api.trainingrun import TrainingRun, TrainingRunSpec
+from recops_operator.clients.kubernetes import Obj
 from recops_operator.controllers.apply import ensure, write_status
 from recops_operator.controllers.context import OperatorContext, post_events
 from recops_operator.controllers.routing import steer_user_route
+from recops_operator.decisions import reasons
 from recops_operator.decisions.events import Event
 from recops_operator.decisions.recmodel import (
     DeploymentObservation,
     RecModelObservation,
-    RecModelPlan,
     invalid_spec,
     plan,
 )
 from recops_operator.decisions.retraining import LiveSignals, signals_wanted
-from recops_operator.kube.client import Obj
 from recops_operator.kube.resources import (
     DEPLOYMENTS,
     GRPCROUTES,
@@ -43,24 +41,11 @@ from recops_operator.kube.resources import (
     Resource,
     resource_of,
 )
-from recops_operator.render.common import (
-    LABEL_COMPONENT,
-    LABEL_RECMODEL,
-    LABEL_VERSION,
-    labels,
-    metadata,
-)
-from recops_operator.render.serving import (
-    render_deployment,
-    render_grpc_route,
-    render_hpa,
-    render_role_services,
-    render_service,
-    render_service_monitor,
-)
+from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, LABEL_VERSION
+from recops_operator.render.recmodel import render_serving
+from recops_operator.render.trainingrun import render_training_run
 from recops_operator.retraining.signals import read_signals
 from recops_operator.rollout.providers import promql
-from recops_operator.rollout.settings import RolloutSettings
 from recops_operator.timeutil import parse_time
 from recops_operator.validation import InvalidSpecError, parse_spec
 
@@ -87,28 +72,25 @@ def _owned_by(items: list[Obj], recmodel: str, model: type[Any]) -> list[Any]:
     return out
 
 
-@functools.cache
-def _prometheus() -> RolloutSettings:
-    """The Prometheus the operator reads live metrics from (shared with rollouts)."""
-    return RolloutSettings()
-
-
 async def _signals(
-    namespace: str, name: str, spec: RecModelSpec, status: RecModelStatus, since: datetime,
+    ctx: OperatorContext,
+    namespace: str,
+    name: str,
+    spec: RecModelSpec,
+    status: RecModelStatus,
+    since: datetime,
     now: datetime,
-) -> LiveSignals | None:  # fmt: skip
+) -> LiveSignals | None:
     """Live traffic, when automatic retraining needs it (drift, minNewInteractions)."""
     wanted = signals_wanted(spec, status)
     if not wanted:
         return None
-    settings = _prometheus()
     return await read_signals(
-        settings.prometheus_url,
+        ctx.prometheus,
         promql.scope_of(namespace, name),
         stable=status.stable_version,
         window_seconds=wanted.hit_rate_window_seconds,
         since_seconds=(now - since).total_seconds() if wanted.interactions else None,
-        timeout=settings.query_timeout_seconds,
     )
 
 
@@ -149,40 +131,8 @@ async def _observe(
         runs=runs,
         rollouts=rollouts,
         deployments=deployments,
-        signals=await _signals(namespace, name, spec, status, since, now),
+        signals=await _signals(ctx, namespace, name, spec, status, since, now),
     )
-
-
-def render_training_run(raw: Obj, name: str, spec: TrainingRunSpec) -> Obj:
-    meta = raw["metadata"]
-    return {
-        "apiVersion": API_VERSION,
-        "kind": TRAININGRUN_KIND,
-        "metadata": metadata(name, meta["namespace"], labels(meta["name"], "training"), raw),
-        "spec": spec.to_wire(),
-    }
-
-
-def desired_serving(
-    ctx: OperatorContext, raw: Obj, spec: RecModelSpec, p: RecModelPlan
-) -> list[Obj]:
-    """Every serving object the plan calls for."""
-    namespace, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
-    objs: list[Obj] = []
-    for sv in p.served:
-        objs += [render_deployment(sv, ctx.settings, raw), render_service(sv, raw)]
-        hpa = render_hpa(sv, raw)
-        if hpa is not None:
-            objs.append(hpa)
-    by_name = {t.name.value: t for t in spec.targets}
-    for target, (stable, canary) in p.roles.items():
-        objs += render_role_services(namespace, name, by_name[target], stable, canary, raw)
-    if p.served:
-        if ctx.settings.service_monitors:
-            objs.append(render_service_monitor(namespace, name, raw))
-        targets = [t for t in spec.targets if any(sv.target.name == t.name for sv in p.served)]
-        objs.append(render_grpc_route(namespace, name, targets, p.weights, ctx.settings, raw))
-    return objs
 
 
 async def _prune(
@@ -229,7 +179,7 @@ async def reconcile(
         except InvalidSpecError as exc:
             new = invalid_spec(status, str(exc), generation, now)
             if await write_status(ctx.kube, RECMODELS, namespace, name, old_status, new.to_wire()):
-                post_events(raw, [Event("Warning", "InvalidSpec", str(exc))])
+                post_events(raw, [Event("Warning", reasons.INVALID_SPEC, str(exc))])
             raise
         p = plan(namespace, name, spec, status, await _observe(ctx, raw, now, known, spec, status))
         new_status = p.status.to_wire()
@@ -253,7 +203,8 @@ async def reconcile(
                 update=False,
             )
         keep: set[tuple[str, str]] = set()
-        for obj in desired_serving(ctx, raw, spec, p):
+        serving = render_serving(ctx.settings, raw, spec, p.served, p.roles, p.weights)
+        for obj in serving:
             optional = resource_of(obj) in (SERVICEMONITORS, GRPCROUTES)
             if optional and not await ctx.kube.serves(resource_of(obj)):
                 continue  # the add-on (Prometheus operator, Gateway API) is not installed
@@ -268,7 +219,7 @@ async def reconcile(
             targets = list(p.roles)
             why = await steer_user_route(ctx, namespace, name, user_route, targets, p.role_weights)
             if why:
-                events.append(Event("Warning", "TrafficRoutingNotApplied", why))
+                events.append(Event("Warning", reasons.TRAFFIC_ROUTING_NOT_APPLIED, why))
         await write_status(ctx.kube, RECMODELS, namespace, name, old_status, new_status)
         post_events(raw, events)
 

@@ -23,29 +23,26 @@ from recops_operator.api.base import GROUP, VERSION
 from recops_operator.api.conditions import set_condition
 from recops_operator.api.recmodel import RecModel
 from recops_operator.api.rollout import PLURAL, RolloutPhase, RolloutSpec, RolloutStatus
+from recops_operator.clients.kubernetes import Obj
+from recops_operator.clients.mlflow import MlflowError
 from recops_operator.controllers.apply import write_status
 from recops_operator.controllers.context import OperatorContext, post_events
 from recops_operator.controllers.routing import steer_user_route
 from recops_operator.decisions.events import Event
-from recops_operator.kube.client import Obj
 from recops_operator.kube.resources import DEPLOYMENTS, GRPCROUTES, RECMODELS, ROLLOUTS
 from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, LABEL_VERSION
 from recops_operator.render.traffic import route_weights, version_backends
 from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Controls, Outcome
 from recops_operator.rollout.analysis import measurement_plan
-from recops_operator.rollout.champion import ChampionError, move_champion
 from recops_operator.rollout.controls import controls_of
 from recops_operator.rollout.engine import decide
 from recops_operator.rollout.providers import promql
 from recops_operator.rollout.providers.prometheus import PrometheusProvider
-from recops_operator.rollout.settings import RolloutSettings
 from recops_operator.rollout.status import ALL_STABLE, initial_status, weights_text
 from recops_operator.validation import InvalidSpecError, parse_spec
 
 log = logging.getLogger(__name__)
-SPEC_VALID = "SpecValid"
-INVALID_SPEC = "InvalidSpec"
 _WARNINGS = {"abort"}
 STICKY_IN_CLUSTER = (
     "trafficRouting.sticky is not applied in a cluster: a GRPCRoute splits each request "
@@ -105,7 +102,7 @@ async def _apply_weights(
         why = await steer_user_route(ctx, namespace, name, user_route, targets, weights)
         if why is None:
             return True
-        post_events(raw, [Event("Warning", "TrafficRoutingNotApplied", why)])
+        post_events(raw, [Event("Warning", reasons.TRAFFIC_ROUTING_NOT_APPLIED, why)])
         return weights == ALL_STABLE
     route = await ctx.kube.get(GRPCROUTES, namespace, name)
     if route is None:
@@ -137,18 +134,20 @@ async def _start(
     asked = spec.policy.traffic_routing.grpc_route if spec.policy else None
     if asked and asked != route:
         # The RecModel steers its route between rollouts too; two owners would fight.
-        reason = "GRPCRouteConflict"
+        reason = reasons.GRPC_ROUTE_CONFLICT
         message = (
             f"the Rollout's policy names GRPCRoute {asked}, RecModel {spec.rec_model} routes "
             f"through {f'GRPCRoute {route}' if route else 'its own GRPCRoute'}: name the route "
             "in the RecModel's rolloutPolicy.trafficRouting.grpcRoute (or leave it out here)"
         )
     elif stable is None:
-        reason, message = "NoStableVersion", f"RecModel {spec.rec_model} serves no version yet"
+        reason = reasons.NO_STABLE_VERSION
+        message = f"RecModel {spec.rec_model} serves no version yet"
     elif stable == spec.candidate_version:
-        reason, message = "CandidateIsStable", f"version {stable} is already the stable version"
+        reason = reasons.CANDIDATE_IS_STABLE
+        message = f"version {stable} is already the stable version"
     elif served != spec.candidate_version:
-        reason = "CandidateNotServed"
+        reason = reasons.CANDIDATE_NOT_SERVED
         message = (
             f"RecModel {spec.rec_model} serves candidate {served or 'none'}, not "
             f"{spec.candidate_version}: a version becomes the candidate when its TrainingRun "
@@ -157,15 +156,13 @@ async def _start(
     else:
         policy = spec.policy or rm.spec.rollout_policy
         if policy.traffic_routing.sticky:
-            post_events(raw, [Event("Warning", "StickyNotApplied", STICKY_IN_CLUSTER)])
+            post_events(raw, [Event("Warning", reasons.STICKY_NOT_APPLIED, STICKY_IN_CLUSTER)])
         return initial_status(stable, spec.candidate_version, controls, now)
     await _waiting(ctx, raw, old, reason, message)
     return None
 
 
-async def reconcile(
-    ctx: OperatorContext, settings: RolloutSettings, namespace: str, name: str
-) -> None:
+async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
     async with ctx.lock(f"rollout/{namespace}/{name}"):
         raw = await ctx.kube.get(ROLLOUTS, namespace, name)
         if raw is None:
@@ -176,17 +173,23 @@ async def reconcile(
         try:
             spec = parse_spec(RolloutSpec, raw.get("spec"))
         except InvalidSpecError as exc:
-            status = RolloutStatus(phase=RolloutPhase.FAILED, reason=INVALID_SPEC, message=str(exc))
+            status = RolloutStatus(
+                phase=RolloutPhase.FAILED, reason=reasons.INVALID_SPEC, message=str(exc)
+            )
             status.conditions = set_condition(
-                [], SPEC_VALID, False, INVALID_SPEC, str(exc), now=now
+                [], reasons.SPEC_VALID, False, reasons.INVALID_SPEC, str(exc), now=now
             )
             if await write_status(ctx.kube, ROLLOUTS, namespace, name, old, status.to_wire()):
-                post_events(raw, [Event("Warning", INVALID_SPEC, str(exc))])
+                post_events(raw, [Event("Warning", reasons.INVALID_SPEC, str(exc))])
             raise
         rm_raw = await ctx.kube.get(RECMODELS, namespace, spec.rec_model)
         if rm_raw is None:
             await _waiting(
-                ctx, raw, old, "RecModelNotFound", f"RecModel {spec.rec_model} does not exist (yet)"
+                ctx,
+                raw,
+                old,
+                reasons.RECMODEL_NOT_FOUND,
+                f"RecModel {spec.rec_model} does not exist (yet)",
             )
             return
         try:
@@ -196,7 +199,7 @@ async def reconcile(
                 ctx,
                 raw,
                 old,
-                "RecModelInvalid",
+                reasons.RECMODEL_INVALID,
                 f"RecModel {spec.rec_model} has an invalid spec; see its status",
             )
             return
@@ -206,7 +209,7 @@ async def reconcile(
             status = RolloutStatus.model_validate(old)
         except ValidationError:
             status = RolloutStatus()
-        if status.phase == RolloutPhase.FAILED and status.reason == INVALID_SPEC:
+        if status.phase == RolloutPhase.FAILED and status.reason == reasons.INVALID_SPEC:
             status = RolloutStatus()  # the spec was fixed: start over
         if status.phase in (None, RolloutPhase.PENDING):
             started = await _start(ctx, raw, old, spec, rm, controls, now)
@@ -219,9 +222,7 @@ async def reconcile(
         observations = None
         if plan is not None:
             provider = PrometheusProvider(
-                settings.prometheus_url,
-                settings.query_timeout_seconds,
-                promql.scope_of(namespace, rm.metadata.name),
+                ctx.prometheus, promql.scope_of(namespace, rm.metadata.name)
             )
             observations = await provider.observe(
                 plan, status.stable_version, status.candidate_version
@@ -240,16 +241,14 @@ async def reconcile(
             uri = mlflow.tracking_uri or ctx.settings.mlflow_tracking_uri
             model = mlflow.registered_model_name or rm.metadata.name
             try:
-                await move_champion(
-                    uri, model, status.candidate_version, settings.query_timeout_seconds
-                )
-            except ChampionError as exc:
-                post_events(raw, [Event("Warning", "ChampionAliasFailed", str(exc))])
+                await ctx.mlflow.move_champion(uri, model, status.candidate_version)
+            except MlflowError as exc:
+                post_events(raw, [Event("Warning", reasons.CHAMPION_ALIAS_FAILED, str(exc))])
                 raise kopf.TemporaryError(str(exc), delay=10) from exc
         new = outcome.status
         new.observed_generation = meta.get("generation")
         new.conditions = set_condition(
-            new.conditions or [], SPEC_VALID, True, "SpecValid", "", now=now
+            new.conditions or [], reasons.SPEC_VALID, True, reasons.SPEC_VALID, "", now=now
         )
         await write_status(ctx.kube, ROLLOUTS, namespace, name, old, new.to_wire())
         if outcome.recorded:
@@ -261,7 +260,6 @@ async def reconcile(
 
 def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     """Rollout handlers: edge-triggered on create/update/resume, level-based on a timer."""
-    settings = RolloutSettings()
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
@@ -269,7 +267,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     async def rollout_changed(name: str, namespace: str | None, **_: Any) -> None:
         assert namespace is not None
         try:
-            await reconcile(ctx, settings, namespace, name)
+            await reconcile(ctx, namespace, name)
         except InvalidSpecError as exc:
             raise kopf.PermanentError(str(exc)) from None
 
@@ -279,7 +277,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         # Timing lives in the status, so a steady tick is all the engine needs; annotations
         # (promote, abort, retry) are picked up here too.
         with contextlib.suppress(InvalidSpecError):
-            await reconcile(ctx, settings, namespace, name)
+            await reconcile(ctx, namespace, name)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
     async def rollout_deleted(name: str, namespace: str | None, **_: Any) -> None:

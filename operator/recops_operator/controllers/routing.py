@@ -44,6 +44,11 @@ async def steer_user_route(
         )
     if steered.changed:
         await ctx.kube.patch(GRPCROUTES, namespace, route_name, {"spec": {"rules": steered.rules}})
-        log.info("GRPCRoute %s/%s: stable=%d canary=%d", namespace, route_name,
-                 weights.stable, weights.candidate)  # fmt: skip
+        log.info(
+            "GRPCRoute %s/%s: stable=%d canary=%d",
+            namespace,
+            route_name,
+            weights.stable,
+            weights.candidate,
+        )
     return None

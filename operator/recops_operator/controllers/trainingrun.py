@@ -10,15 +10,17 @@ import kopf
 from pydantic import ValidationError
 
 from recops_operator.api.base import GROUP, VERSION
-from recops_operator.api.recmodel import MlflowSettings, RecModelSpec
+from recops_operator.api.recmodel import RecModelSpec
 from recops_operator.api.trainingrun import (
     PLURAL,
     TrainingPhase,
     TrainingRunSpec,
     TrainingRunStatus,
 )
+from recops_operator.clients.mlflow import MlflowError
 from recops_operator.controllers.apply import ensure, write_status
 from recops_operator.controllers.context import OperatorContext, post_events
+from recops_operator.decisions import reasons
 from recops_operator.decisions.events import Event
 from recops_operator.decisions.jobs import (
     JobObservation,
@@ -35,7 +37,6 @@ from recops_operator.decisions.trainingrun import (
     invalid_spec,
 )
 from recops_operator.kube.resources import JOBS, PODS, RAYJOBS, RECMODELS, TRAININGRUNS
-from recops_operator.mlflow_rest import MlflowError
 from recops_operator.render.compile import (
     CompileInputs,
     compile_job_name,
@@ -48,39 +49,11 @@ from recops_operator.render.training import (
     render_fallback_job,
     render_ray_job,
 )
-from recops_operator.timeutil import parse_duration
-from recops_operator.validation import InvalidSpecError, overlay, parse_spec
+from recops_operator.render.trainingrun import job_inputs
+from recops_operator.validation import InvalidSpecError, parse_spec
 
 TERMINAL = (TrainingPhase.SUCCEEDED.value, TrainingPhase.FAILED.value)
 MAX_TRANSITIONS = 4  # per reconcile, so a quick job goes Pending -> ... -> Compiling at once
-
-
-def job_inputs(
-    ctx: OperatorContext, namespace: str, name: str, spec: TrainingRunSpec, rm: RecModelSpec
-) -> TrainingJobInputs:
-    """The run's overrides on top of its RecModel's spec, with the operator's defaults."""
-    mlflow = MlflowSettings(
-        tracking_uri=rm.mlflow.tracking_uri or ctx.settings.mlflow_tracking_uri,
-        secret_ref=rm.mlflow.secret_ref or ctx.settings.mlflow_secret,
-        registered_model_name=rm.mlflow.registered_model_name or spec.rec_model,
-    )
-    return TrainingJobInputs(
-        namespace=namespace,
-        run_name=name,
-        recmodel=spec.rec_model,
-        mode=spec.mode,
-        dataset=overlay(rm.dataset, spec.dataset, "dataset"),
-        model=overlay(rm.model, spec.model, "model"),
-        resources=overlay(rm.training, spec.resources, "resources"),
-        gate=rm.gate,
-        mlflow=mlflow,
-        tune=spec.tune,
-        resume_from=spec.resume_from,
-        active_deadline_seconds=int(parse_duration(spec.active_deadline))
-        if spec.active_deadline
-        else None,
-        feedback_claim=ctx.settings.feedback_claim,
-    )
 
 
 async def _observe_job(
@@ -131,8 +104,8 @@ async def _observe(
     if phase == TrainingPhase.EVALUATING:
         assert inputs.mlflow.tracking_uri is not None
         try:
-            obs["mlflow"] = await ctx.mlflow(inputs.mlflow.tracking_uri).find_training_result(
-                inputs.training_run_ref
+            obs["mlflow"] = await ctx.mlflow.find_training_result(
+                inputs.mlflow.tracking_uri, inputs.training_run_ref
             )
         except MlflowError as exc:
             obs["mlflow_error"] = str(exc)
@@ -172,7 +145,7 @@ async def _act(
             job = render_fallback_job(inputs, s.job_name, ctx.settings, raw)
         _, outcome = await ensure(ctx.kube, job, update=False)
         if outcome == "created":
-            post_events(raw, [Event("Normal", "JobCreated", f"{s.job_kind} {s.job_name}")])
+            post_events(raw, [Event("Normal", reasons.JOB_CREATED, f"{s.job_kind} {s.job_name}")])
     if step.compile:
         assert s.registered_model and s.model_version
         ci = CompileInputs(
@@ -216,7 +189,7 @@ async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
                 spec = parse_spec(TrainingRunSpec, raw.get("spec"))
             except InvalidSpecError as exc:
                 await _set_status(ctx, raw, invalid_spec(status, str(exc), generation, ctx.clock()))
-                post_events(raw, [Event("Warning", "InvalidSpec", str(exc))])
+                post_events(raw, [Event("Warning", reasons.INVALID_SPEC, str(exc))])
                 raise
             rm_raw = await ctx.kube.get(RECMODELS, namespace, spec.rec_model)
             try:
@@ -227,17 +200,17 @@ async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
                 waiting = status.model_copy(
                     update={
                         "phase": TrainingPhase.PENDING,
-                        "reason": "RecModelNotReady",
+                        "reason": reasons.RECMODEL_NOT_READY,
                         "message": f"RecModel {spec.rec_model} is missing or has an invalid spec",
                     }
                 )
                 await _set_status(ctx, raw, waiting)
                 return
             try:
-                inputs = job_inputs(ctx, namespace, name, spec, rm)
+                inputs = job_inputs(ctx.settings, namespace, name, spec, rm)
             except InvalidSpecError as exc:  # the overrides do not fit the RecModel's fields
                 await _set_status(ctx, raw, invalid_spec(status, str(exc), generation, ctx.clock()))
-                post_events(raw, [Event("Warning", "InvalidSpec", str(exc))])
+                post_events(raw, [Event("Warning", reasons.INVALID_SPEC, str(exc))])
                 raise
             obs = await _observe(ctx, namespace, name, spec, rm, inputs, status, generation)
             step = decide(status, namespace, name, obs)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from recops_operator.api.recmodel import DriftStatus, DriftTrigger, RecModelSpec, RecModelStatus
+from recops_operator.decisions import reasons
 from recops_operator.decisions.events import Event
 from recops_operator.render.common import object_name
 from recops_operator.schedule import next_fire
@@ -130,16 +131,23 @@ def automatic_run(
         if kind == "scheduled":
             assert due is not None
             status.last_skipped_schedule = format_time(due)
-            events.append(Event("Normal", "RetrainingSkipped", f"scheduled run skipped: {why}"))
+            events.append(
+                Event("Normal", reasons.RETRAINING_SKIPPED, f"scheduled run skipped: {why}")
+            )
         else:
             _note(status, f"{drift_reason}; retraining waits for data: {why}")
         return None
     if wanted and new is None:
-        events.append(Event("Warning", "NewInteractionsUnknown",
-                            f"{kind} run starts without knowing the new interactions: "
-                            f"{signals.error if signals else 'not measured'}"))  # fmt: skip
+        events.append(
+            Event(
+                "Warning",
+                reasons.NEW_INTERACTIONS_UNKNOWN,
+                f"{kind} run starts without knowing the new interactions: "
+                f"{signals.error if signals else 'not measured'}",
+            )
+        )
     if kind == "drift":
-        events.append(Event("Warning", "DriftDetected", f"{drift_reason}; retraining"))
+        events.append(Event("Warning", reasons.DRIFT_DETECTED, f"{drift_reason}; retraining"))
     return run
 
 

@@ -33,6 +33,7 @@ from recops_operator.api.trainingrun import (
     TrainingRunCondition,
     TrainingRunStatus,
 )
+from recops_operator.decisions import reasons
 from recops_operator.decisions.events import Event
 from recops_operator.decisions.jobs import JobObservation, JobState
 from recops_operator.render.common import object_name
@@ -126,7 +127,9 @@ def _submit(b: _Builder, namespace: str, run_name: str, attempt: int, why: str) 
     b.status.job_name = name
     b.status.ray_job_id = ray_id if b.obs.ray_available else None
     b.submit = True
-    b.cond(C.JOB_SUBMITTED, ConditionStatus.UNKNOWN, "Submitting", f"{b.status.job_kind} {name}")
+    b.cond(
+        C.JOB_SUBMITTED, ConditionStatus.UNKNOWN, reasons.SUBMITTING, f"{b.status.job_kind} {name}"
+    )
     b.phase(
         TrainingPhase.PENDING, why, f"submitting {b.status.job_kind} {name} (attempt {attempt})"
     )
@@ -135,17 +138,19 @@ def _submit(b: _Builder, namespace: str, run_name: str, attempt: int, why: str) 
 def _job_failed(b: _Builder, namespace: str, run_name: str, message: str) -> None:
     attempt = b.status.attempts
     if attempt <= b.obs.backoff_limit:
-        b.events.append(Event("Warning", "JobFailed", f"attempt {attempt} failed: {message}"))
-        _submit(b, namespace, run_name, attempt + 1, "Retrying")
+        b.events.append(
+            Event("Warning", reasons.JOB_FAILED, f"attempt {attempt} failed: {message}")
+        )
+        _submit(b, namespace, run_name, attempt + 1, reasons.RETRYING)
         b.status.message = (
             f"retrying (attempt {attempt + 1} of {b.obs.backoff_limit + 1}) after: {message}"
         )
         return
-    b.cond(C.JOB_SUBMITTED, False, "JobFailed", message)
-    b.cond(C.TRAINED, False, "JobFailed", message)
+    b.cond(C.JOB_SUBMITTED, False, reasons.JOB_FAILED, message)
+    b.cond(C.TRAINED, False, reasons.JOB_FAILED, message)
     b.phase(
         TrainingPhase.FAILED,
-        "JobFailed",
+        reasons.JOB_FAILED,
         f"{b.status.job_kind} {b.status.job_name} failed after {attempt} attempt(s): {message}",
         warn=True,
     )
@@ -165,19 +170,23 @@ def _follow_job(b: _Builder, namespace: str, run_name: str) -> None:
         _job_failed(b, namespace, run_name, job.message or "the job failed")
         return
     if job.state == JobState.PENDING:
-        b.cond(C.JOB_SUBMITTED, True, "JobCreated", f"{b.status.job_kind} {b.status.job_name}")
+        b.cond(
+            C.JOB_SUBMITTED, True, reasons.JOB_CREATED, f"{b.status.job_kind} {b.status.job_name}"
+        )
         return
-    b.cond(C.JOB_SUBMITTED, True, "JobStarted", f"{b.status.job_kind} {b.status.job_name}")
+    b.cond(C.JOB_SUBMITTED, True, reasons.JOB_STARTED, f"{b.status.job_kind} {b.status.job_name}")
     b.status.start_time = b.status.start_time or job.start_time or status_time(b.obs.now)
     if job.state == JobState.RUNNING:
         b.phase(
             TrainingPhase.RUNNING,
-            "JobRunning",
+            reasons.JOB_RUNNING,
             f"{b.status.job_kind} {b.status.job_name} is running",
         )
         return
-    b.cond(C.TRAINED, ConditionStatus.UNKNOWN, "WaitingForMlflow", "reading the MLflow run")
-    b.phase(TrainingPhase.EVALUATING, "JobSucceeded", "training finished; reading the MLflow run")
+    b.cond(C.TRAINED, ConditionStatus.UNKNOWN, reasons.WAITING_FOR_MLFLOW, "reading the MLflow run")
+    b.phase(
+        TrainingPhase.EVALUATING, reasons.JOB_SUCCEEDED, "training finished; reading the MLflow run"
+    )
 
 
 def _evaluate(b: _Builder) -> None:
@@ -191,8 +200,8 @@ def _evaluate(b: _Builder) -> None:
             else f"MLflow run {result.run_id} has not finished with a gate verdict"
         )
         if b.obs.now - since > b.obs.mlflow_wait:
-            b.cond(C.TRAINED, False, "MlflowRunNotFound", why)
-            b.phase(TrainingPhase.FAILED, "MlflowRunNotFound", why, warn=True)
+            b.cond(C.TRAINED, False, reasons.MLFLOW_RUN_NOT_FOUND, why)
+            b.phase(TrainingPhase.FAILED, reasons.MLFLOW_RUN_NOT_FOUND, why, warn=True)
         else:
             b.status.message = f"waiting for MLflow: {why}"
         return
@@ -206,29 +215,38 @@ def _evaluate(b: _Builder) -> None:
     s.model_version = result.tags.get(TAG_MODEL_VERSION)
     if result.status != "FINISHED":
         msg = f"MLflow run {result.run_id} ended {result.status}"
-        b.cond(C.TRAINED, False, "TrainingFailed", msg)
-        b.phase(TrainingPhase.FAILED, "TrainingFailed", msg, warn=True)
+        b.cond(C.TRAINED, False, reasons.TRAINING_FAILED, msg)
+        b.phase(TrainingPhase.FAILED, reasons.TRAINING_FAILED, msg, warn=True)
         return
     verdict = "candidate" if result.gate == "candidate" else "rejected"
     reason = result.tags.get(TAG_GATE_REASON, "")
     s.gate = GateVerdict(verdict=verdict, reason=reason or verdict)
-    b.cond(C.TRAINED, True, "Trained", f"MLflow run {result.run_id}")
+    b.cond(C.TRAINED, True, reasons.TRAINED, f"MLflow run {result.run_id}")
     if verdict == "rejected":
-        b.cond(C.GATE_PASSED, False, "GateRejected", reason)
-        b.cond(C.ENGINES_READY, False, "GateRejected", "no engines are built for a rejected model")
-        b.phase(TrainingPhase.SUCCEEDED, "GateRejected", f"the offline gate rejected it: {reason}")
+        b.cond(C.GATE_PASSED, False, reasons.GATE_REJECTED, reason)
+        b.cond(
+            C.ENGINES_READY,
+            False,
+            reasons.GATE_REJECTED,
+            "no engines are built for a rejected model",
+        )
+        b.phase(
+            TrainingPhase.SUCCEEDED,
+            reasons.GATE_REJECTED,
+            f"the offline gate rejected it: {reason}",
+        )
         return
     if not (s.registered_model and s.model_version):
         msg = f"MLflow run {result.run_id} passed the gate but names no registered model version"
-        b.cond(C.GATE_PASSED, False, "NoModelVersion", msg)
-        b.phase(TrainingPhase.FAILED, "NoModelVersion", msg, warn=True)
+        b.cond(C.GATE_PASSED, False, reasons.NO_MODEL_VERSION, msg)
+        b.phase(TrainingPhase.FAILED, reasons.NO_MODEL_VERSION, msg, warn=True)
         return
-    b.cond(C.GATE_PASSED, True, "GatePassed", reason)
-    b.cond(C.ENGINES_READY, ConditionStatus.UNKNOWN, "Compiling", ", ".join(b.obs.targets))
+    b.cond(C.GATE_PASSED, True, reasons.GATE_PASSED, reason)
+    b.cond(C.ENGINES_READY, ConditionStatus.UNKNOWN, reasons.COMPILING, ", ".join(b.obs.targets))
     b.compile = True
     b.phase(
         TrainingPhase.COMPILING,
-        "Compiling",
+        reasons.COMPILING,
         f"version {s.model_version}: compiling {', '.join(b.obs.targets)}",
     )
 
@@ -242,22 +260,22 @@ def _follow_compiles(b: _Builder) -> None:
             return
         if seen.job.state == JobState.FAILED:
             msg = f"compile for {target} failed: {seen.job.message}"
-            b.cond(C.ENGINES_READY, False, "CompileFailed", msg)
-            b.phase(TrainingPhase.FAILED, "CompileFailed", msg, warn=True)
+            b.cond(C.ENGINES_READY, False, reasons.COMPILE_FAILED, msg)
+            b.phase(TrainingPhase.FAILED, reasons.COMPILE_FAILED, msg, warn=True)
             return
         if seen.job.state != JobState.SUCCEEDED:
             return
         if seen.engine is None:
             msg = f"compile for {target} succeeded but reported no engine manifest"
-            b.cond(C.ENGINES_READY, False, "EngineManifestMissing", msg)
-            b.phase(TrainingPhase.FAILED, "EngineManifestMissing", msg, warn=True)
+            b.cond(C.ENGINES_READY, False, reasons.ENGINE_MANIFEST_MISSING, msg)
+            b.phase(TrainingPhase.FAILED, reasons.ENGINE_MANIFEST_MISSING, msg, warn=True)
             return
         engines.append(seen.engine)
     b.status.engines = engines
-    b.cond(C.ENGINES_READY, True, "EnginesBuilt", ", ".join(b.obs.targets))
+    b.cond(C.ENGINES_READY, True, reasons.ENGINES_BUILT, ", ".join(b.obs.targets))
     b.phase(
         TrainingPhase.SUCCEEDED,
-        "Succeeded",
+        reasons.SUCCEEDED,
         f"version {b.status.model_version} trained and compiled for {', '.join(b.obs.targets)}",
     )
 
@@ -270,9 +288,9 @@ def decide(
     phase = b.status.phase
     if phase in TERMINAL:
         return Step(b.status)
-    b.cond(C.SPEC_VALID, True, "Valid", "")
+    b.cond(C.SPEC_VALID, True, reasons.VALID, "")
     if phase is None or b.status.job_name is None:
-        _submit(b, namespace, run_name, 1, "Submitting")
+        _submit(b, namespace, run_name, 1, reasons.SUBMITTING)
     elif phase in {TrainingPhase.PENDING, TrainingPhase.RUNNING}:
         _follow_job(b, namespace, run_name)
     elif phase == TrainingPhase.EVALUATING:
@@ -288,11 +306,17 @@ def invalid_spec(
     """The status of a TrainingRun whose spec can never work."""
     s = (status or TrainingRunStatus()).model_copy(deep=True)
     s.conditions = set_condition(
-        s.conditions or [], C.SPEC_VALID.value, False, "InvalidSpec", message, generation, now
+        s.conditions or [],
+        C.SPEC_VALID.value,
+        False,
+        reasons.INVALID_SPEC,
+        message,
+        generation,
+        now,
     )
     s.conditions = set_condition(
-        s.conditions, C.READY.value, False, "InvalidSpec", message, generation, now
+        s.conditions, C.READY.value, False, reasons.INVALID_SPEC, message, generation, now
     )
-    s.phase, s.reason, s.message = TrainingPhase.FAILED, "InvalidSpec", message
+    s.phase, s.reason, s.message = TrainingPhase.FAILED, reasons.INVALID_SPEC, message
     s.observed_generation = generation
     return s

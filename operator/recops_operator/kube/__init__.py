@@ -1,1 +1,1 @@
-"""A small typed Kubernetes API client and the resources recops touches."""
+"""The Kubernetes resources the operator addresses, as data (the client is in ``clients/``)."""

@@ -73,6 +73,10 @@ def train_config(inputs: TrainingJobInputs) -> dict[str, Any]:
     return config
 
 
+def _labels(inputs: TrainingJobInputs) -> dict[str, str]:
+    return labels(inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name})
+
+
 def config_map_name(run_name: str) -> str:
     return object_name(run_name, "config")
 
@@ -84,7 +88,7 @@ def render_config_map(inputs: TrainingJobInputs, owner: Obj | None) -> Obj:
         "metadata": metadata(
             config_map_name(inputs.run_name),
             inputs.namespace,
-            labels(inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name}),
+            _labels(inputs),
             owner,
         ),
         "data": {CONFIG_FILE: json.dumps(train_config(inputs), indent=2, sort_keys=True)},
@@ -180,6 +184,25 @@ def _pod_spec(
     return spec
 
 
+def _training_object(
+    api_version: str,
+    kind: str,
+    inputs: TrainingJobInputs,
+    job_name: str,
+    spec: Obj,
+    owner: Obj | None,
+) -> Obj:
+    """A training job of either kind around its ``spec``, with the run's deadline."""
+    if inputs.active_deadline_seconds:
+        spec["activeDeadlineSeconds"] = inputs.active_deadline_seconds
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": metadata(job_name, inputs.namespace, _labels(inputs), owner),
+        "spec": spec,
+    }
+
+
 def render_ray_job(
     inputs: TrainingJobInputs,
     job_name: str,
@@ -219,19 +242,7 @@ def render_ray_job(
             ],
         },
     }
-    if inputs.active_deadline_seconds:
-        spec["activeDeadlineSeconds"] = inputs.active_deadline_seconds
-    return {
-        "apiVersion": "ray.io/v1",
-        "kind": "RayJob",
-        "metadata": metadata(
-            job_name,
-            inputs.namespace,
-            labels(inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name}),
-            owner,
-        ),
-        "spec": spec,
-    }
+    return _training_object("ray.io/v1", "RayJob", inputs, job_name, spec, owner)
 
 
 def render_fallback_job(
@@ -257,24 +268,8 @@ def render_fallback_job(
         "backoffLimit": 0,
         "ttlSecondsAfterFinished": settings.ray_job_ttl_seconds,
         "template": {
-            "metadata": {
-                "labels": labels(
-                    inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name}
-                )
-            },
+            "metadata": {"labels": _labels(inputs)},
             "spec": _pod_spec(inputs, container, settings, gpu=gpus > 0, restart_policy="Never"),
         },
     }
-    if inputs.active_deadline_seconds:
-        spec["activeDeadlineSeconds"] = inputs.active_deadline_seconds
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": metadata(
-            job_name,
-            inputs.namespace,
-            labels(inputs.recmodel, "training", **{LABEL_TRAINING_RUN: inputs.run_name}),
-            owner,
-        ),
-        "spec": spec,
-    }
+    return _training_object("batch/v1", "Job", inputs, job_name, spec, owner)

@@ -90,9 +90,20 @@ def rollout(
         metrics = ["http://127.0.0.1:9090/metrics"]
     try:
         status = asyncio.run(
-            _run(stable, candidate, admin, metrics or [], prometheus, pol, candidate_engine,
-                 log, control, max_duration_s, unload_loser)
-        )  # fmt: skip
+            _run(
+                stable,
+                candidate,
+                admin,
+                metrics or [],
+                prometheus,
+                pol,
+                candidate_engine,
+                log,
+                control,
+                max_duration_s,
+                unload_loser,
+            )
+        )
     except KeyboardInterrupt:
         raise typer.Exit(1) from None
     raise typer.Exit(0 if status == "Promoted" else 1)
@@ -117,18 +128,19 @@ async def _run(
     from rich.console import Console
 
     from recops_operator.api.rollout import RolloutPhase
+    from recops_operator.clients.prometheus import PrometheusClient
+    from recops_operator.clients.runtime_admin import AdminError, RuntimeAdmin
     from recops_operator.rollout.actions import Outcome
     from recops_operator.rollout.local import DecisionLog, LocalRollout, verdict
     from recops_operator.rollout.providers import AnalysisProvider
     from recops_operator.rollout.providers.prometheus import PrometheusProvider
     from recops_operator.rollout.providers.scrape import ScrapeProvider
-    from recops_operator.rollout.runtime_admin import AdminError, RuntimeAdmin
 
     console = Console(highlight=False)
+    # The command is this driver's composition root: it builds each client once.
     client = RuntimeAdmin(admin_url)
-    provider: AnalysisProvider = (
-        PrometheusProvider(prometheus) if prometheus else ScrapeProvider(metrics)
-    )
+    queries = PrometheusClient(prometheus) if prometheus else None
+    provider: AnalysisProvider = PrometheusProvider(queries) if queries else ScrapeProvider(metrics)
     try:
         versions = await client.versions()
         if candidate_engine is not None:
@@ -164,10 +176,17 @@ async def _run(
                 f"{'  ' + m.message if m.message and m.phase.value != 'Successful' else ''}"
             )
 
-    log = DecisionLog(log_path, {
-        "stable": stable, "candidate": candidate, "policy": policy.to_wire(),
-        "provider": f"prometheus {prometheus}" if prometheus else f"scrape {', '.join(metrics)}",
-    })  # fmt: skip
+    log = DecisionLog(
+        log_path,
+        {
+            "stable": stable,
+            "candidate": candidate,
+            "policy": policy.to_wire(),
+            "provider": f"prometheus {prometheus}"
+            if prometheus
+            else f"scrape {', '.join(metrics)}",
+        },
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -199,4 +218,6 @@ async def _run(
         except AdminError as exc:
             console.print(f"[yellow]could not unload {loser}: {exc}[/yellow]")
     await client.aclose()
+    if queries is not None:
+        await queries.aclose()
     return str(final["phase"])

@@ -273,9 +273,10 @@ class _Decider:
         index = st.current_step_index or 0
         gating = [m for m in metrics if not m.dry_run]
         outage = [
-            r for r, m in zip(judged, metrics, strict=True)
+            r
+            for r, m in zip(judged, metrics, strict=True)
             if not m.dry_run and r.phase == MeasurementPhase.ERROR
-        ]  # fmt: skip
+        ]
         # An outage is not counted: the candidate was not judged, only the metrics are gone.
         st.metrics, self.measurements = tally(st.metrics or [], judged, count=not outage)
         if outage:

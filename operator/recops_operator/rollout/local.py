@@ -18,13 +18,13 @@ from typing import Any
 
 from recops_operator.api.rollout import RolloutPhase, RolloutStatus, Weights
 from recops_operator.api.rollout_policy import RolloutPolicy
+from recops_operator.clients.runtime_admin import AdminError, RuntimeAdmin
 from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Action, Controls, Outcome
 from recops_operator.rollout.analysis import measurement_plan
 from recops_operator.rollout.engine import decide
 from recops_operator.rollout.providers import AnalysisProvider
 from recops_operator.rollout.providers.scrape import ScrapeProvider
-from recops_operator.rollout.runtime_admin import AdminError, RuntimeAdmin
 from recops_operator.rollout.status import TERMINAL, initial_status, weights_text
 
 # Longest sleep between decisions, so an interrupt or a deadline is acted on promptly.
@@ -50,17 +50,19 @@ class DecisionLog:
 
     def add(self, elapsed: float, outcome: Outcome) -> None:
         st, action = outcome.status, outcome.action
-        self.records.append({
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "elapsedS": round(elapsed, 3),
-            "stepIndex": st.current_step_index,
-            "phase": st.phase.value if st.phase else None,
-            "action": action.kind,
-            "reason": action.reason,
-            "message": action.message,
-            "weights": action.weights.to_wire(),
-            "metrics": [m.to_wire() for m in outcome.measurements],
-        })  # fmt: skip
+        self.records.append(
+            {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "elapsedS": round(elapsed, 3),
+                "stepIndex": st.current_step_index,
+                "phase": st.phase.value if st.phase else None,
+                "action": action.kind,
+                "reason": action.reason,
+                "message": action.message,
+                "weights": action.weights.to_wire(),
+                "metrics": [m.to_wire() for m in outcome.measurements],
+            }
+        )
         self.flush()
 
     def flush(self, verdict: dict[str, Any] | None = None) -> None:
@@ -111,15 +113,17 @@ class LocalRollout:
     def _controls(self, elapsed: float, interrupted: bool, phase: RolloutPhase | None) -> Controls:
         if interrupted:
             return Controls(
-                abort=True, abort_reason=reasons.INTERRUPTED,
+                abort=True,
+                abort_reason=reasons.INTERRUPTED,
                 abort_message="interrupted; all traffic back to stable",
-            )  # fmt: skip
+            )
         if elapsed > self.max_duration_s and phase not in TERMINAL:
             return Controls(
-                abort=True, abort_reason=reasons.ROLLOUT_TIMED_OUT,
+                abort=True,
+                abort_reason=reasons.ROLLOUT_TIMED_OUT,
                 abort_message=f"no verdict within {self.max_duration_s:g}s; all traffic "
                 "back to stable",
-            )  # fmt: skip
+            )
         return read_controls(self.control_file)
 
     async def run(self, interrupted: Callable[[], bool] = lambda: False) -> RolloutStatus:
@@ -139,8 +143,9 @@ class LocalRollout:
             if plan is not None:
                 observations = await self.provider.observe(plan, self.stable, self.candidate)
             ready = await self.admin.version_ready(self.candidate)
-            outcome = decide(self.policy, status, controls, now, candidate_ready=ready,
-                             observations=observations)  # fmt: skip
+            outcome = decide(
+                self.policy, status, controls, now, candidate_ready=ready, observations=observations
+            )
             weights = outcome.action.weights
             try:
                 if weights != applied:
@@ -167,7 +172,7 @@ class LocalRollout:
 
 
 def _admin_failure(outcome: Outcome, message: str) -> Outcome:
-    action = Action("wait", outcome.action.weights, "RuntimeUnreachable", message, 1.0)
+    action = Action("wait", outcome.action.weights, reasons.RUNTIME_UNREACHABLE, message, 1.0)
     return Outcome(action, outcome.status, False)
 
 

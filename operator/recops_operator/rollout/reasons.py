@@ -25,3 +25,18 @@ RETRY_BLOCKED_BY_ABORT = "RetryBlockedByAbort"
 HUMAN_PAUSES = frozenset({PAUSED_UNTIL_PROMOTED, INCONCLUSIVE_LIMIT_EXCEEDED})
 ROLLOUT_TIMED_OUT = "RolloutTimedOut"
 INTERRUPTED = "Interrupted"
+
+# The Rollout controller's: its spec, what holds a rollout Pending, and its events.
+SPEC_VALID = "SpecValid"
+INVALID_SPEC = "InvalidSpec"
+RECMODEL_NOT_FOUND = "RecModelNotFound"
+RECMODEL_INVALID = "RecModelInvalid"
+GRPC_ROUTE_CONFLICT = "GRPCRouteConflict"
+NO_STABLE_VERSION = "NoStableVersion"
+CANDIDATE_IS_STABLE = "CandidateIsStable"
+CANDIDATE_NOT_SERVED = "CandidateNotServed"
+STICKY_NOT_APPLIED = "StickyNotApplied"
+TRAFFIC_ROUTING_NOT_APPLIED = "TrafficRoutingNotApplied"
+CHAMPION_ALIAS_FAILED = "ChampionAliasFailed"
+# The one-machine driver's: the runtime's admin API did not answer.
+RUNTIME_UNREACHABLE = "RuntimeUnreachable"

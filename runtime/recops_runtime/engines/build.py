@@ -8,7 +8,6 @@ failed build removes its staging folder, so nothing that looks like an engine is
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from recops_runtime.engines.manifest import file_digests, verify_engine_dir, wri
 from recops_runtime.engines.parity import ScoreFn, check, compare, ndcg10, score_all
 from recops_runtime.engines.targets import ParityThreshold, TargetSpec, get_target
 from recops_runtime.engines.toolkits import check_toolkit, tool_versions
+from recops_runtime.folders import replace_folder
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +87,9 @@ def _build_artifact(
 
 
 def _publish(staging: Path, out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists():
-        if not overwrite:
-            raise EngineError(f"{out_dir} already exists; remove it or pass overwrite")
-        old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
-        out_dir.rename(old)
-        staging.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise EngineError(f"{out_dir} already exists; remove it or pass overwrite")
+    replace_folder(staging, out_dir)
 
 
 def build_engine(

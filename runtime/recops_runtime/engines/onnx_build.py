@@ -82,12 +82,19 @@ def int8_matmuls(path: Path) -> MatMuls:
 
     def next_to_activation(node: Any) -> bool:
         """The layer before an activation (through its bias Add) or the one after it."""
-        if any(produced_by.get(i) is not None and produced_by[i].op_type in _ACTIVATIONS
-               for i in node.input):  # fmt: skip
+        if any(
+            produced_by.get(i) is not None and produced_by[i].op_type in _ACTIVATIONS
+            for i in node.input
+        ):
             return True
         after = [c for out in node.output for c in consumers.get(out, [])]
-        after += [c for a in after if a.op_type == "Add" for out in a.output
-                  for c in consumers.get(out, [])]  # fmt: skip
+        after += [
+            c
+            for a in after
+            if a.op_type == "Add"
+            for out in a.output
+            for c in consumers.get(out, [])
+        ]
         return any(a.op_type in _ACTIVATIONS for a in after)
 
     products = [node for node in graph.node if node.op_type in ("MatMul", "Gemm")]

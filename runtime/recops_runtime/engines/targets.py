@@ -135,6 +135,9 @@ TARGETS: dict[str, TargetSpec] = {
     )
 }
 
+# Every target a machine without a GPU builds and runs, in registry order.
+CPU_TARGETS: tuple[str, ...] = tuple(name for name, spec in TARGETS.items() if not spec.needs_gpu)
+
 
 def get_target(name: str) -> TargetSpec:
     """The target called ``name``, or an error that lists the valid names."""

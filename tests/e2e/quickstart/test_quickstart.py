@@ -18,9 +18,18 @@ pytestmark = pytest.mark.slow
 
 def _quickstart(workdir: Path, data: Path) -> list[str]:
     return [
-        sys.executable, "-m", "recops_cli", "quickstart", "--size", "small",
-        "--data", str(data), "--workdir", str(workdir), "--no-download",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "recops_cli",
+        "quickstart",
+        "--size",
+        "small",
+        "--data",
+        str(data),
+        "--workdir",
+        str(workdir),
+        "--no-download",
+    ]
 
 
 def _strays(workdir: Path) -> list[str]:
@@ -44,8 +53,11 @@ def test_quickstart_trains_serves_and_rolls_out(tmp_path: Path, shared_data: Pat
     workdir = tmp_path / "qs"
     result = subprocess.run(
         _quickstart(workdir, shared_data / "ml-100k" / "u.data.gz"),
-        capture_output=True, text=True, timeout=1500, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "MovieLens-100K" in out and "SYNTHETIC" not in out
@@ -75,8 +87,10 @@ def test_ctrl_c_leaves_no_stray_process(tmp_path: Path, shared_data: Path) -> No
     workdir = tmp_path / "qs"
     proc = subprocess.Popen(
         _quickstart(workdir, shared_data / "ml-100k" / "u.data.gz"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     train_log = workdir / "logs" / "train-v1.log"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and "epoch" not in (

@@ -26,16 +26,8 @@ from recops_runtime.engines import (
 from recops_runtime.engines.bundle import ExportBundle
 from recops_runtime.engines.cpu import host_cpu
 from recops_runtime.engines.parity import check
-from recops_runtime.engines.targets import ParityThreshold, get_target
+from recops_runtime.engines.targets import CPU_TARGETS, ParityThreshold, get_target
 
-CPU_TARGETS = [
-    "cpu-torch",
-    "cpu-onnxruntime",
-    "cpu-onnxruntime-int8",
-    "cpu-openvino",
-    "cpu-openvino-int8",
-    "edge-int8",
-]
 FAST = BuildOptions(threads=1, latency_batches=(1, 8), latency_budget_s=0.0)
 
 
@@ -239,10 +231,23 @@ def test_int8_parity_holds_on_an_avx2_only_processor(
     passes its target's parity gate: its kernels there are not the ones it was built on."""
     out = tmp_path / "scores.npy"
     proc = subprocess.run(
-        [emulator, "-cpu", AVX2_ONLY_CPU, sys.executable, "-m", score_users.__name__,
-         str(engines[target]), str(tiny_bundle), "1000", str(out)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            emulator,
+            "-cpu",
+            AVX2_ONLY_CPU,
+            sys.executable,
+            "-m",
+            score_users.__name__,
+            str(engines[target]),
+            str(tiny_bundle),
+            "1000",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "AVX2" in seen["isa"] and "AVX512F" not in seen["isa"], seen

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 import pytest_asyncio
 from background import BackgroundOperator
 from emulator import ApiServerEmulator
 from ports import free_port
+from processes import start_mlflow_server, stop, wait_until_ready
 
 from recops_operator.settings import OperatorSettings
 
@@ -73,52 +69,22 @@ class MlflowServer:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.url = f"http://127.0.0.1:{free_port()}"
-        exe = Path(sys.executable).parent / "mlflow"
-        self.proc = subprocess.Popen(
-            [
-                str(exe),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                self.url.rsplit(":", 1)[1],
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                f"sqlite:///{root / 'mlflow.db'}",
-                "--default-artifact-root",
-                str(root / "artifacts"),
-            ],
-            stdout=(root / "server.log").open("w"),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MLFLOW_TRACKING_URI": ""},
-        )
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = start_mlflow_server(root, port)
         # The client library is slow to import: warm it up meanwhile, off the event loop.
         self._warm = threading.Thread(target=importlib.import_module, args=("mlflow.tracking",))
         self._warm.start()
 
     def wait_ready(self, timeout: float = 300) -> None:
         # About 5 s on an idle machine; minutes when the cores are shared with training jobs.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"mlflow server exited: {(self.root / 'server.log').read_text()}"
-                )
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    self._warm.join()
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        log = (self.root / "server.log").read_text()[-2000:]
-        raise RuntimeError(f"mlflow server was not healthy within {timeout} s:\n{log}")
+        log = self.root / "server.log"
+        url = f"{self.url}/health"
+        wait_until_ready(self.proc, url, "mlflow server", log, timeout=timeout, interval=0.3)
+        self._warm.join()
 
     def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        stop(self.proc)
         self._warm.join()
 
 

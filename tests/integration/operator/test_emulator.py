@@ -9,8 +9,8 @@ import pytest
 import pytest_asyncio
 from emulator import ApiServerEmulator
 
+from recops_operator.clients.kubernetes import ConflictError, KubeClient, KubeConnection, KubeError
 from recops_operator.kube import resources as res
-from recops_operator.kube.client import ConflictError, KubeClient, KubeConnection, KubeError
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 CM = {

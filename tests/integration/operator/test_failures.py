@@ -10,9 +10,11 @@ import kmock
 import pytest
 import pytest_asyncio
 from emulator import ApiServerEmulator
+from manifests import custom_object
+from schemas import validate_object
 
+from recops_operator.clients.kubernetes import KubeClient
 from recops_operator.kube import resources as res
-from recops_operator.kube.client import KubeClient
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 Eventually = Callable[..., Awaitable[Any]]
@@ -29,30 +31,18 @@ async def api() -> AsyncIterator[ApiServerEmulator]:
 
 
 def recmodel(name: str, targets: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "recops.io/v1alpha1",
-        "kind": "RecModel",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "dataset": {"format": "synthetic"},
-            "targets": targets,
-            "mlflow": {"trackingUri": "http://127.0.0.1:9"},
-        },
+    spec = {
+        "dataset": {"format": "synthetic"},
+        "targets": targets,
+        "mlflow": {"trackingUri": "http://127.0.0.1:9"},
     }
+    return custom_object("RecModel", name, NS, spec)
 
 
 def training_run(
     name: str, spec: dict[str, Any], status: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "apiVersion": "recops.io/v1alpha1",
-        "kind": "TrainingRun",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": spec,
-    }
-    if status:
-        obj["status"] = status
-    return obj
+    return custom_object("TrainingRun", name, NS, spec, status)
 
 
 async def status_of(kube: KubeClient, resource: res.Resource, name: str) -> dict[str, Any]:
@@ -90,11 +80,10 @@ async def test_without_kuberay_training_runs_in_a_batch_job(
     kube: KubeClient,
     operator: Any,
     eventually: Eventually,
-    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     await kube.create(recmodel("books", [{"name": "cpu-openvino"}]))
     job = await eventually(lambda: kube.get(res.JOBS, NS, "books-g1-a1"), "the fallback Job")
-    validate_rendered(job)
+    validate_object(job)
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:3] == ["recops", "train", "--config"]
     status = await status_of(kube, res.TRAININGRUNS, "books-g1")

@@ -15,10 +15,12 @@ import kmock
 import pytest
 import yaml
 from emulator import ApiServerEmulator
+from manifests import custom_object
+from schemas import validate_object
 
 from recops_operator import rbac
+from recops_operator.clients.kubernetes import KubeClient
 from recops_operator.kube import resources as res
-from recops_operator.kube.client import KubeClient
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 Eventually = Callable[..., Awaitable[Any]]
@@ -28,19 +30,15 @@ RAYJOB = "movies-g1-a1"
 
 
 def recmodel(tracking_uri: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "recops.io/v1alpha1",
-        "kind": "RecModel",
-        "metadata": {"name": "movies", "namespace": NS},
-        "spec": {
-            "dataset": {"format": "movielens-1m"},
-            "mlflow": {"trackingUri": tracking_uri},
-            "targets": [
-                {"name": "cpu-onnxruntime", "replicas": 2},
-                {"name": "gpu-tensorrt", "resources": {"gpu": 1}},
-            ],
-        },
+    spec = {
+        "dataset": {"format": "movielens-1m"},
+        "mlflow": {"trackingUri": tracking_uri},
+        "targets": [
+            {"name": "cpu-onnxruntime", "replicas": 2},
+            {"name": "gpu-tensorrt", "resources": {"gpu": 1}},
+        ],
     }
+    return custom_object("RecModel", "movies", NS, spec)
 
 
 def manifest(target: str) -> str:
@@ -114,14 +112,13 @@ async def test_a_recmodel_starts_a_training_run_on_a_rayjob(
     operator: Any,
     mlflow_server: Any,
     eventually: Eventually,
-    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     await kube.create(recmodel(mlflow_server.url))
     run = await eventually(lambda: kube.get(res.TRAININGRUNS, NS, RUN), "the TrainingRun")
     assert run["spec"]["recModel"] == "movies"
     assert run["metadata"]["ownerReferences"][0]["kind"] == "RecModel"
     job = await eventually(lambda: kube.get(res.RAYJOBS, NS, RAYJOB), "the RayJob")
-    validate_rendered(job)
+    validate_object(job)
     assert job["metadata"]["ownerReferences"][0]["name"] == RUN
     config = await kube.get(res.CONFIGMAPS, NS, "movies-g1-config")
     assert config is not None
@@ -174,7 +171,6 @@ async def test_mlflow_verdict_then_compile_jobs_then_succeeded(
     operator: Any,
     mlflow_server: Any,
     eventually: Eventually,
-    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     await asyncio.to_thread(mlflow_server.wait_ready)
     run_id = await asyncio.to_thread(log_training_result, mlflow_server.url, f"{NS}/{RUN}")
@@ -203,7 +199,7 @@ async def test_mlflow_verdict_then_compile_jobs_then_succeeded(
     }
     for target, name in names.items():
         job = await eventually(lambda n=name: kube.get(res.JOBS, NS, n), f"compile Job {name}")
-        validate_rendered(job)
+        validate_object(job)
         pod = job["spec"]["template"]["spec"]
         assert pod["containers"][0]["args"][:2] == ["models:/movies/1", target]
         assert ("nodeSelector" in pod) == (target == "gpu-tensorrt")
@@ -255,25 +251,24 @@ async def test_the_recmodel_serves_the_version_and_reports_ready(
     kube: KubeClient,
     operator: Any,
     eventually: Eventually,
-    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     deployments = ["movies-1-cpu-onnxruntime", "movies-1-gpu-tensorrt"]
     for name in deployments:
         dep = await eventually(
             lambda n=name: kube.get(res.DEPLOYMENTS, NS, n), f"Deployment {name}"
         )
-        validate_rendered(dep)
+        validate_object(dep)
         svc = await eventually(lambda n=name: kube.get(res.SERVICES, NS, n), f"Service {name}")
-        validate_rendered(svc)
+        validate_object(svc)
     route = await eventually(lambda: kube.get(res.GRPCROUTES, NS, "movies"), "the GRPCRoute")
-    validate_rendered(route)
+    validate_object(route)
     assert [b["weight"] for rule in route["spec"]["rules"] for b in rule["backendRefs"]] == [
         100,
         100,
     ]
     monitor = await kube.get(res.SERVICEMONITORS, NS, "movies")
     assert monitor is not None
-    validate_rendered(monitor)
+    validate_object(monitor)
 
     async def stable() -> dict[str, Any] | None:
         s = await status_of(kube, res.RECMODELS, "movies")
@@ -346,24 +341,7 @@ async def test_kubectl_shows_the_recmodel_and_applies_the_examples(
     operator: Any,
     eventually: Eventually,
 ) -> None:
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "emulated",
-                "clusters": [{"name": "emulated", "cluster": {"server": str(api.url)}}],
-                "users": [{"name": "emulated", "user": {"token": "unused"}}],
-                "contexts": [
-                    {
-                        "name": "emulated",
-                        "context": {"cluster": "emulated", "user": "emulated", "namespace": NS},
-                    }
-                ],
-            }
-        )
-    )
+    config = api.write_kubeconfig(tmp_path / "kubeconfig", NS)
 
     def kubectl(*args: str) -> str:
         proc = subprocess.run(

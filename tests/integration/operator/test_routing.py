@@ -16,9 +16,10 @@ import pytest
 import pytest_asyncio
 from background import BackgroundOperator
 from emulator import ApiServerEmulator
+from schemas import validate_object
 
+from recops_operator.clients.kubernetes import KubeClient
 from recops_operator.kube import resources as res
-from recops_operator.kube.client import KubeClient
 from recops_operator.settings import OperatorSettings
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
@@ -79,22 +80,43 @@ def rollout_status(phase: str, stable_w: int, cand_w: int, promoted_at: str = ""
 async def shows(kube: KubeClient) -> AsyncIterator[None]:
     """A RecModel serving version 1 with candidate 2, a user's route, and a Rollout: made
     before the operator starts, so its first look sees them all."""
-    await kube.create({
-        "apiVersion": "recops.io/v1alpha1", "kind": "RecModel",
-        "metadata": {"name": "shows", "namespace": NS},
-        "spec": {"dataset": {"format": "movielens-1m"}, "targets": [{"name": TARGET}],
-                 "rolloutPolicy": {"trafficRouting": {"grpcRoute": "public"},
-                                   "scaleDownDelaySeconds": DELAY_S}},
-    })  # fmt: skip
-    await kube.patch(res.RECMODELS, NS, "shows", {"status": {
-        "stableVersion": "1", "candidateVersion": "2", "versions": [version("1"), version("2")],
-    }}, subresource="status")  # fmt: skip
+    await kube.create(
+        {
+            "apiVersion": "recops.io/v1alpha1",
+            "kind": "RecModel",
+            "metadata": {"name": "shows", "namespace": NS},
+            "spec": {
+                "dataset": {"format": "movielens-1m"},
+                "targets": [{"name": TARGET}],
+                "rolloutPolicy": {
+                    "trafficRouting": {"grpcRoute": "public"},
+                    "scaleDownDelaySeconds": DELAY_S,
+                },
+            },
+        }
+    )
+    await kube.patch(
+        res.RECMODELS,
+        NS,
+        "shows",
+        {
+            "status": {
+                "stableVersion": "1",
+                "candidateVersion": "2",
+                "versions": [version("1"), version("2")],
+            }
+        },
+        subresource="status",
+    )
     await kube.create(user_route())
-    await kube.create({
-        "apiVersion": "recops.io/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": "shows-2", "namespace": NS},
-        "spec": {"recModel": "shows", "candidateVersion": "2"},
-    })  # fmt: skip
+    await kube.create(
+        {
+            "apiVersion": "recops.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "shows-2", "namespace": NS},
+            "spec": {"recModel": "shows", "candidateVersion": "2"},
+        }
+    )
     yield
 
 
@@ -130,7 +152,6 @@ async def test_role_services_follow_the_versions_and_the_users_route_the_rollout
     kube: KubeClient,
     recmodel_controller: BackgroundOperator,
     eventually: Eventually,
-    validate_rendered: Callable[[dict[str, Any]], None],
 ) -> None:
     async def roles() -> tuple[str | None, str | None] | None:
         got = (await selects(kube, "stable"), await selects(kube, "canary"))
@@ -140,12 +161,17 @@ async def test_role_services_follow_the_versions_and_the_users_route_the_rollout
     for role in ("stable", "canary"):
         svc = await kube.get(res.SERVICES, NS, f"shows-{TARGET}-{role}")
         assert svc is not None
-        validate_rendered(svc)
+        validate_object(svc)
         # Not scraped twice: the ServiceMonitor selects the "serving" Services only.
         assert svc["metadata"]["labels"]["app.kubernetes.io/component"] == "routing"
     # The Rollout moves weights; the RecModel controller keeps the user's route in step.
-    await kube.patch(res.ROLLOUTS, NS, "shows-2", {"status": rollout_status("Progressing", 70, 30)},
-                     subresource="status")  # fmt: skip
+    await kube.patch(
+        res.ROLLOUTS,
+        NS,
+        "shows-2",
+        {"status": rollout_status("Progressing", 70, 30)},
+        subresource="status",
+    )
 
     async def split(stable: int, canary: int) -> bool:
         mine, other = await route_split(kube)
@@ -155,12 +181,16 @@ async def test_role_services_follow_the_versions_and_the_users_route_the_rollout
     await eventually(lambda: split(70, 30), "the user's route at 70/30")
     route = await kube.get(res.GRPCROUTES, NS, "public")
     assert route is not None
-    validate_rendered(route)
+    validate_object(route)
     # Promotion: version 2 becomes stable; version 1 keeps its pods for the delay.
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    await kube.patch(res.ROLLOUTS, NS, "shows-2",
-                     {"status": rollout_status("Promoted", 0, 100, promoted_at=now)},
-                     subresource="status")  # fmt: skip
+    await kube.patch(
+        res.ROLLOUTS,
+        NS,
+        "shows-2",
+        {"status": rollout_status("Promoted", 0, 100, promoted_at=now)},
+        subresource="status",
+    )
 
     async def promoted() -> dict[str, Any] | None:
         status = (await kube.get(res.RECMODELS, NS, "shows") or {}).get("status") or {}

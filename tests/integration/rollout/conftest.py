@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 from ports import free_port
+from processes import start_mlflow_server, stop, wait_until_ready
 
 
 def prometheus_config(
@@ -83,47 +81,18 @@ def start_prometheus(
         return address
 
     yield start
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop(*procs)
 
 
 @pytest.fixture(scope="module")
 def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `mlflow server` on loopback with SQLite and local artifacts."""
     root = tmp_path_factory.mktemp("mlflow")
-    url = f"http://127.0.0.1:{free_port()}"
-    with (root / "server.log").open("w") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
-                "--port", url.rsplit(":", 1)[1], "--workers", "1",
-                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                "--default-artifact-root", str(root / "artifacts"),
-            ],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": ""},
-        )  # fmt: skip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_mlflow_server(root, port)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("mlflow server was not healthy within 120 s")
-            time.sleep(0.3)
+        wait_until_ready(proc, f"{url}/health", "mlflow server", root / "server.log", interval=0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

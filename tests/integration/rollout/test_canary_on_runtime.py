@@ -26,7 +26,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 from markov_engines import Vocabulary, build_markov_engine
-from ports import free_port
+from ports import ServePorts
+from processes import stop, wait_until_ready
 
 from recops_runtime.sequences import read_sequences
 
@@ -45,14 +46,30 @@ POLICY = {
         {"setWeight": 100},
     ],
     "metrics": [
-        {"name": "error-rate", "builtin": "error-rate", "successCondition": "<=",
-         "threshold": 0.01, "minSampleSize": 40},
-        {"name": "latency-p99", "builtin": "latency-p99", "successCondition": "<=",
-         "threshold": 1.0, "minSampleSize": 40},
-        {"name": "hit-rate", "builtin": "hit-rate-vs-stable", "successCondition": ">=",
-         "threshold": -0.01, "minSampleSize": 40, "confidence": 0.98},
+        {
+            "name": "error-rate",
+            "builtin": "error-rate",
+            "successCondition": "<=",
+            "threshold": 0.01,
+            "minSampleSize": 40,
+        },
+        {
+            "name": "latency-p99",
+            "builtin": "latency-p99",
+            "successCondition": "<=",
+            "threshold": 1.0,
+            "minSampleSize": 40,
+        },
+        {
+            "name": "hit-rate",
+            "builtin": "hit-rate-vs-stable",
+            "successCondition": ">=",
+            "threshold": -0.01,
+            "minSampleSize": 40,
+            "confidence": 0.98,
+        },
     ],
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -77,47 +94,43 @@ def runtime(
     work = tmp_path_factory.mktemp("canary")
     sequences = read_sequences(dataset)
     vocab = Vocabulary.of(sequences)
-    engines = {"stable": build_markov_engine(
-        work / "stable", sequences, vocab, fraction=0.3, model_version="1")}  # fmt: skip
+    stable = build_markov_engine(work / "stable", sequences, vocab, fraction=0.3, model_version="1")
+    engines = {"stable": stable}
     for i, (name, (fraction, rows)) in enumerate(CANDIDATES.items()):
         engines[name] = build_markov_engine(
             work / name, sequences, vocab, fraction=fraction, model_version=str(i + 2), rows=rows
         )
     del sequences
-    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
-    args = [RECOPS, "serve", "--host", "127.0.0.1", "--grpc-port", str(grpc_port),
-            "--http-port", str(http_port), "--metrics-port", str(metrics_port),
-            "--weights", ",".join(f"{n}={100 if n == 'stable' else 0}" for n in engines),
-            "--engine-threads", "1", "--log-level", "WARNING"]  # fmt: skip
+    ports = ServePorts()
+    args = [
+        RECOPS,
+        "serve",
+        *ports.flags(),
+        "--weights",
+        ",".join(f"{n}={100 if n == 'stable' else 0}" for n in engines),
+        "--engine-threads",
+        "1",
+        "--log-level",
+        "WARNING",
+    ]
     for name, folder in engines.items():
         args += ["--engine", f"{name}={folder}"]
     log = (work / "serve.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    admin = f"http://127.0.0.1:{http_port}"
+    admin = f"http://127.0.0.1:{ports.http}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"recops serve exited: {(work / 'serve.log').read_text()}")
-            try:
-                if httpx.get(f"{admin}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("recops serve was not ready within 120 s")
-            time.sleep(0.5)
-        prometheus = start_prometheus([f"127.0.0.1:{metrics_port}"])
+        wait_until_ready(proc, f"{admin}/readyz", "recops serve", work / "serve.log")
+        prometheus = start_prometheus([f"127.0.0.1:{ports.metrics}"])
         yield Runtime(
-            f"127.0.0.1:{grpc_port}", admin, f"http://127.0.0.1:{metrics_port}/metrics",
-            prometheus, dataset, work,
-        )  # fmt: skip
+            f"127.0.0.1:{ports.grpc}",
+            admin,
+            f"http://127.0.0.1:{ports.metrics}/metrics",
+            prometheus,
+            dataset,
+            work,
+        )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout=30)
         log.close()
 
 
@@ -142,9 +155,10 @@ OVERLOAD = frozenset({"RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"})
 def faults(errors: dict[str, int] | dict[tuple[str, str], float]) -> dict[Any, Any]:
     """Failures other than overload shedding, by code or by (version, code)."""
     return {
-        key: n for key, n in errors.items()
+        key: n
+        for key, n in errors.items()
         if (key if isinstance(key, str) else key[1]) not in OVERLOAD
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -180,11 +194,25 @@ def run_canary(rt: Runtime, candidate: str, load_seconds: float, scrape: bool = 
     policy.write_text(yaml.safe_dump(POLICY))
     load_json, log_json = rt.work / f"load-{candidate}.json", rt.work / f"rollout-{candidate}.json"
     load = subprocess.Popen(
-        [RECOPS, "loadtest", "--dataset", str(rt.dataset), "--target", rt.grpc,
-         "--rate", str(RATE), "--requests", str(int(RATE * load_seconds)),
-         "--duration-s", str(load_seconds), "--json", str(load_json)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            RECOPS,
+            "loadtest",
+            "--dataset",
+            str(rt.dataset),
+            "--target",
+            rt.grpc,
+            "--rate",
+            str(RATE),
+            "--requests",
+            str(int(RATE * load_seconds)),
+            "--duration-s",
+            str(load_seconds),
+            "--json",
+            str(load_json),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         # Start the canary once stable traffic flows (the loadtest reads the data first).
         deadline = time.monotonic() + 30
@@ -192,12 +220,28 @@ def run_canary(rt: Runtime, candidate: str, load_seconds: float, scrape: bool = 
             assert time.monotonic() < deadline, "no load reached the runtime"
             time.sleep(0.2)
         rollout = subprocess.run(
-            [RECOPS, "rollout", "--stable", "stable", "--candidate", candidate,
-             "--admin", rt.admin, *(["--metrics", rt.metrics] if scrape else
-                                    ["--prometheus", rt.prometheus]), "--policy", str(policy),
-             "--log", str(log_json), "--max-duration-s", "90"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            [
+                RECOPS,
+                "rollout",
+                "--stable",
+                "stable",
+                "--candidate",
+                candidate,
+                "--admin",
+                rt.admin,
+                *(["--metrics", rt.metrics] if scrape else ["--prometheus", rt.prometheus]),
+                "--policy",
+                str(policy),
+                "--log",
+                str(log_json),
+                "--max-duration-s",
+                "90",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         _, load_err = load.communicate(timeout=load_seconds + 60)
     finally:
         if load.poll() is None:
@@ -212,9 +256,14 @@ def run_canary(rt: Runtime, candidate: str, load_seconds: float, scrape: bool = 
     to_candidate = sum(n - before.get(k, 0) for k, n in after.items() if k[0] == candidate)
     traffic = httpx.get(f"{rt.admin}/admin/v1/traffic").json()["weights"]
     return Canary(
-        rollout.returncode, json.loads(log_json.read_text()), json.loads(load_json.read_text()),
-        rollout.stdout + rollout.stderr, to_candidate, errors, traffic,
-    )  # fmt: skip
+        rollout.returncode,
+        json.loads(log_json.read_text()),
+        json.loads(load_json.read_text()),
+        rollout.stdout + rollout.stderr,
+        to_candidate,
+        errors,
+        traffic,
+    )
 
 
 def report_rollback(name: str, canary: Canary) -> int:
@@ -228,9 +277,11 @@ def report_rollback(name: str, canary: Canary) -> int:
     window = records[records.index(first) : records.index(abort) + 1]
     measured = sum(1 for record in window if record["metrics"])
     seconds = abort["elapsedS"] - first["elapsedS"]
-    print(f"\n{name}: rolled back after {measured} analysis measurement(s), {seconds:.1f} s "
-          f"after the candidate's first traffic; {canary.requests_to_candidate:.0f} requests "
-          f"reached it; reason {abort['reason']}: {abort['message']}")  # fmt: skip
+    print(
+        f"\n{name}: rolled back after {measured} analysis measurement(s), {seconds:.1f} s "
+        f"after the candidate's first traffic; {canary.requests_to_candidate:.0f} requests "
+        f"reached it; reason {abort['reason']}: {abort['message']}"
+    )
     return measured
 
 
@@ -266,8 +317,11 @@ def test_better_candidate_is_promoted_without_failed_requests(runtime: Runtime) 
     assert canary.exit_code == 0, canary.output
     assert canary.log["verdict"]["phase"] == "Promoted"
     assert canary.log["verdict"]["reason"] == "AllStepsCompleted"
-    weights = [r["weights"]["candidate"] for r in canary.log["records"] if r["action"] in
-               ("setWeights", "promote")]  # fmt: skip
+    weights = [
+        r["weights"]["candidate"]
+        for r in canary.log["records"]
+        if r["action"] in ("setWeights", "promote")
+    ]
     assert weights == [20, 50, 100, 100]
     assert canary.traffic["better"] == 100 and canary.traffic["stable"] == 0
     assert faults(canary.load["overall"]["errors"]) == {}, canary.load["overall"]

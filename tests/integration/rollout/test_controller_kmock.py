@@ -11,7 +11,6 @@ then retry works, and kubectl shows step, weights and phase.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import subprocess
 import sys
@@ -28,8 +27,8 @@ from emulator import ApiServerEmulator
 from openapi_schema_validator import OAS30Validator
 
 from recops_operator.api.recmodel import DeploymentTarget
+from recops_operator.clients.kubernetes import KubeClient
 from recops_operator.kube import resources as res
-from recops_operator.kube.client import KubeClient
 from recops_operator.render.serving import (
     ServedVersion,
     render_grpc_route,
@@ -53,9 +52,12 @@ class Operator:
     """The operator with only the Rollout controller, in its own thread; restartable."""
 
     def __init__(self, url: str, prometheus: str) -> None:
-        os.environ["RECOPS_ROLLOUT_PROMETHEUS_URL"] = prometheus
         settings = OperatorSettings(
-            standalone=True, liveness_endpoint=None, resync_interval=0.5, log_format="plain"
+            standalone=True,
+            liveness_endpoint=None,
+            resync_interval=0.5,
+            log_format="plain",
+            prometheus_url=prometheus,
         )
         self._op = BackgroundOperator(url, settings, MODULES)
 
@@ -149,7 +151,6 @@ async def operator(
     yield handle
     await handle.stop()
     gateway.cancel()
-    os.environ.pop("RECOPS_ROLLOUT_PROMETHEUS_URL", None)
 
 
 async def serving(
@@ -162,54 +163,96 @@ async def serving(
 ) -> None:
     """What the RecModel controller would have made: the RecModel with its status, one
     ready Deployment per version, and the GRPCRoute with all traffic on stable."""
-    await kube.create({
-        "apiVersion": "recops.io/v1alpha1", "kind": "RecModel",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"dataset": {"format": "movielens-1m"}, "targets": [{"name": TARGET.name.value}],
-                 "mlflow": {"trackingUri": tracking}, "rolloutPolicy": policy or {}},
-    })  # fmt: skip
-    await kube.patch(res.RECMODELS, NS, name, {"status": {
-        "phase": "Serving", "stableVersion": stable, "candidateVersion": candidate}},
-        subresource="status")  # fmt: skip
+    await kube.create(
+        {
+            "apiVersion": "recops.io/v1alpha1",
+            "kind": "RecModel",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "dataset": {"format": "movielens-1m"},
+                "targets": [{"name": TARGET.name.value}],
+                "mlflow": {"trackingUri": tracking},
+                "rolloutPolicy": policy or {},
+            },
+        }
+    )
+    await kube.patch(
+        res.RECMODELS,
+        NS,
+        name,
+        {"status": {"phase": "Serving", "stableVersion": stable, "candidateVersion": candidate}},
+        subresource="status",
+    )
     for version in (stable, candidate):
         sv = ServedVersion(NS, name, version, TARGET)
-        await kube.create({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": sv.name, "namespace": NS, "labels": {
-                "recops.io/recmodel": name, "app.kubernetes.io/component": "serving",
-                "recops.io/version": version}},
-            "spec": {"replicas": 1, "selector": {"matchLabels": sv.selector},
-                     "template": {"metadata": {"labels": sv.selector},
-                                  "spec": {"containers": [{"name": "serve", "image": "recops"}]}}},
-            "status": {"replicas": 1, "readyReplicas": 1},
-        })  # fmt: skip
+        await kube.create(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": sv.name,
+                    "namespace": NS,
+                    "labels": {
+                        "recops.io/recmodel": name,
+                        "app.kubernetes.io/component": "serving",
+                        "recops.io/version": version,
+                    },
+                },
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": sv.selector},
+                    "template": {
+                        "metadata": {"labels": sv.selector},
+                        "spec": {"containers": [{"name": "serve", "image": "recops"}]},
+                    },
+                },
+                "status": {"replicas": 1, "readyReplicas": 1},
+            }
+        )
     user_route = ((policy or {}).get("trafficRouting") or {}).get("grpcRoute")
     if user_route is None:
-        route = render_grpc_route(NS, name, [TARGET], {stable: 100, candidate: 0},
-                                  OperatorSettings(standalone=True), None)  # fmt: skip
+        route = render_grpc_route(
+            NS, name, [TARGET], {stable: 100, candidate: 0}, OperatorSettings(standalone=True), None
+        )
         await kube.create(route)
         return
     for svc in render_role_services(NS, name, TARGET, stable, candidate, None):
         await kube.create(svc)
-    await kube.create({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
-        "metadata": {"name": user_route, "namespace": NS},
-        "spec": {"parentRefs": [{"name": "edge"}], "rules": [
-            {"backendRefs": [{"name": f"{name}-{TARGET.name.value}-stable", "port": 8500},
-                             {"name": f"{name}-{TARGET.name.value}-canary", "port": 8500,
-                              "weight": 0}]},
-            {"matches": [{"method": {"service": "search.v1.Search"}}],
-             "backendRefs": [{"name": "search", "port": 9000}]},
-        ]},
-    })  # fmt: skip
+    await kube.create(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GRPCRoute",
+            "metadata": {"name": user_route, "namespace": NS},
+            "spec": {
+                "parentRefs": [{"name": "edge"}],
+                "rules": [
+                    {
+                        "backendRefs": [
+                            {"name": f"{name}-{TARGET.name.value}-stable", "port": 8500},
+                            {
+                                "name": f"{name}-{TARGET.name.value}-canary",
+                                "port": 8500,
+                                "weight": 0,
+                            },
+                        ]
+                    },
+                    {
+                        "matches": [{"method": {"service": "search.v1.Search"}}],
+                        "backendRefs": [{"name": "search", "port": 9000}],
+                    },
+                ],
+            },
+        }
+    )
 
 
 def rollout(name: str, model: str, candidate: str, policy: dict[str, Any]) -> dict[str, Any]:
     return {
-        "apiVersion": "recops.io/v1alpha1", "kind": "Rollout",
+        "apiVersion": "recops.io/v1alpha1",
+        "kind": "Rollout",
         "metadata": {"name": name, "namespace": NS},
         "spec": {"recModel": model, "candidateVersion": candidate, "policy": policy},
-    }  # fmt: skip
+    }
 
 
 async def route_weights(kube: KubeClient, name: str) -> dict[str, int]:
@@ -257,15 +300,31 @@ async def test_weights_follow_the_steps_and_promotion_moves_the_champion(
     await serving(kube, "movies", "1", "2", mlflow_url)
     policy = {
         "analysisInterval": "3s",
-        "steps": [{"setWeight": 20}, {"analysis": {}}, {"setWeight": 60},
-                  {"pause": {"duration": "1s"}}, {"analysis": {}}, {"setWeight": 100}],
-        "metrics": [
-            {"name": "errors", "builtin": "error-rate", "successCondition": "<=",
-             "threshold": 0.01, "minSampleSize": 20},
-            {"name": "hits", "builtin": "hit-rate-vs-stable", "successCondition": ">=",
-             "threshold": -0.1, "minSampleSize": 20},
+        "steps": [
+            {"setWeight": 20},
+            {"analysis": {}},
+            {"setWeight": 60},
+            {"pause": {"duration": "1s"}},
+            {"analysis": {}},
+            {"setWeight": 100},
         ],
-    }  # fmt: skip
+        "metrics": [
+            {
+                "name": "errors",
+                "builtin": "error-rate",
+                "successCondition": "<=",
+                "threshold": 0.01,
+                "minSampleSize": 20,
+            },
+            {
+                "name": "hits",
+                "builtin": "hit-rate-vs-stable",
+                "successCondition": ">=",
+                "threshold": -0.1,
+                "minSampleSize": 20,
+            },
+        ],
+    }
     await kube.create(rollout("movies-2", "movies", "2", policy))
     seen: list[int] = []
 
@@ -319,8 +378,9 @@ async def test_an_operator_restart_resumes_at_the_same_step_and_weights(
     assert after["history"] == before["history"]
     assert (await route_weights(kube, "books"))["12"] == 30
     # A GitOps user aborts with an annotation.
-    await kube.patch(res.ROLLOUTS, NS, "books-12",
-                     {"metadata": {"annotations": {"recops.io/abort": "true"}}})  # fmt: skip
+    await kube.patch(
+        res.ROLLOUTS, NS, "books-12", {"metadata": {"annotations": {"recops.io/abort": "true"}}}
+    )
 
     async def aborted() -> bool:
         return (await rollout_status(kube, "books-12")).get("phase") == "Aborted"
@@ -411,8 +471,9 @@ async def test_a_users_own_route_is_steered_through_the_role_services(
     events = await kube.list(res.EVENTS, NS)
     about = {e["reason"] for e in events if e.get("involvedObject", {}).get("name") == "shows-2"}
     assert "StickyNotApplied" in about and "TrafficRoutingNotApplied" not in about
-    await kube.patch(res.ROLLOUTS, NS, "shows-2",
-                     {"metadata": {"annotations": {"recops.io/promote": "true"}}})  # fmt: skip
+    await kube.patch(
+        res.ROLLOUTS, NS, "shows-2", {"metadata": {"annotations": {"recops.io/promote": "true"}}}
+    )
 
     async def promoted() -> bool:
         return (await rollout_status(kube, "shows-2")).get("phase") == "Promoted"
@@ -435,18 +496,14 @@ async def test_a_users_own_route_is_steered_through_the_role_services(
 async def test_kubectl_get_rollouts_shows_step_weights_and_phase(
     api: ApiServerEmulator, operator: Operator, tmp_path: Path
 ) -> None:
-    config = tmp_path / "kubeconfig"
-    config.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emulated",
-        "clusters": [{"name": "emulated", "cluster": {"server": str(api.url)}}],
-        "users": [{"name": "emulated", "user": {"token": "unused"}}],
-        "contexts": [{"name": "emulated",
-                      "context": {"cluster": "emulated", "user": "emulated", "namespace": NS}}],
-    }))  # fmt: skip
+    config = api.write_kubeconfig(tmp_path / "kubeconfig", NS)
     out = await asyncio.to_thread(
-        subprocess.run, ["kubectl", "--kubeconfig", str(config), "get", "rollouts"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        subprocess.run,
+        ["kubectl", "--kubeconfig", str(config), "get", "rollouts"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["NAME", "MODEL", "CANDIDATE", "STEP", "WEIGHTS", "PHASE", "AGE"]

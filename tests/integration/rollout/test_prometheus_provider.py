@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from metrics_endpoint import exposed
 from ports import free_port
 from prometheus_client import start_http_server
 
@@ -16,6 +17,7 @@ from recops_operator.api.rollout_policy import (
     Comparison,
     PrometheusQuery,
 )
+from recops_operator.clients.prometheus import PrometheusClient
 from recops_operator.rollout.actions import MeasurementPlan
 from recops_operator.rollout.providers.prometheus import PrometheusProvider
 from recops_runtime.metrics import RuntimeMetrics
@@ -30,11 +32,8 @@ def metric(name: str, **kw: object) -> AnalysisMetric:
 @pytest.fixture
 def exporter() -> Iterator[tuple[RuntimeMetrics, str]]:
     metrics = RuntimeMetrics()
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
-    yield metrics, f"127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(5)
+    with exposed(metrics.registry) as port:
+        yield metrics, f"127.0.0.1:{port}"
 
 
 async def test_builtin_promql_against_real_prometheus(
@@ -66,13 +65,19 @@ async def test_builtin_promql_against_real_prometheus(
         metric("p99", builtin=BuiltinMetric.LATENCY_P99),
         metric("hits", builtin=BuiltinMetric.HIT_RATE_VS_STABLE),
         metric("ctr", builtin=BuiltinMetric.CTR_VS_STABLE),
-        metric("custom", prometheus=PrometheusQuery(
-            query='sum(rate(recops_requests_total{version="{{candidate}}"}[5s]))')),
+        metric(
+            "custom",
+            prometheus=PrometheusQuery(
+                query='sum(rate(recops_requests_total{version="{{candidate}}"}[5s]))'
+            ),
+        ),
         metric("empty", prometheus=PrometheusQuery(query='recops_requests_total{version="v9"}')),
         metric("broken", prometheus=PrometheusQuery(query="sum(rate(")),
         metric("many", prometheus=PrometheusQuery(query="recops_requests_total")),
-    ]  # fmt: skip
-    obs = await PrometheusProvider(address).observe(MeasurementPlan(metrics, 6.0), "v1", "v2")
+    ]
+    obs = await PrometheusProvider(PrometheusClient(address)).observe(
+        MeasurementPlan(metrics, 6.0), "v1", "v2"
+    )
 
     # Whole scrapes, not extrapolations: each scrape saw whole rounds of increments, so
     # the counts are whole rounds and the rates exact.
@@ -109,7 +114,9 @@ async def test_counters_born_inside_the_window_count_in_full(
         metric("errors", builtin=BuiltinMetric.ERROR_RATE),
         metric("hits", builtin=BuiltinMetric.HIT_RATE_VS_STABLE),
     ]
-    obs = await PrometheusProvider(address).observe(MeasurementPlan(metrics, 30.0), "v1", "v7")
+    obs = await PrometheusProvider(PrometheusClient(address)).observe(
+        MeasurementPlan(metrics, 30.0), "v1", "v7"
+    )
     errors, hits = obs["errors"].candidate, obs["hits"].candidate
     assert errors is not None and (errors.successes, errors.trials) == (4, 84)
     assert hits is not None and (hits.successes, hits.trials) == (12, 80)
@@ -140,7 +147,7 @@ async def test_a_restarted_runtime_counts_requests_on_both_sides_of_the_reset(
         await asyncio.sleep(1.5)
         seconds = time.monotonic() - started + 1.5  # from a scrape of the zero
         metrics = [metric("hits", builtin=BuiltinMetric.HIT_RATE_VS_STABLE)]
-        obs = await PrometheusProvider(address).observe(
+        obs = await PrometheusProvider(PrometheusClient(address)).observe(
             MeasurementPlan(metrics, seconds), "v1", "v2"
         )
     finally:
@@ -154,7 +161,7 @@ async def test_a_restarted_runtime_counts_requests_on_both_sides_of_the_reset(
 
 async def test_unreachable_prometheus_is_an_outage() -> None:
     metrics = [metric("errors", builtin=BuiltinMetric.ERROR_RATE)]
-    provider = PrometheusProvider(f"http://127.0.0.1:{free_port()}")
+    provider = PrometheusProvider(PrometheusClient(f"http://127.0.0.1:{free_port()}"))
     obs = await provider.observe(MeasurementPlan(metrics, 3.0), "v1", "v2")
     assert obs["errors"].unreachable
 
@@ -189,10 +196,12 @@ async def test_a_scoped_provider_reads_only_its_recmodels_series(
         await asyncio.sleep(1.5)
         metrics = [metric("errors", builtin=BuiltinMetric.ERROR_RATE)]
         plan = MeasurementPlan(metrics, 30.0)
-        scoped = PrometheusProvider(address, scope=promql.scope_of("ml", "films"))
+        scoped = PrometheusProvider(PrometheusClient(address), scope=promql.scope_of("ml", "films"))
         films = (await scoped.observe(plan, "2", "3"))["errors"].candidate
         assert films is not None and (films.successes, films.trials) == (0, 200)
-        unscoped = (await PrometheusProvider(address).observe(plan, "2", "3"))["errors"]
+        unscoped = (await PrometheusProvider(PrometheusClient(address)).observe(plan, "2", "3"))[
+            "errors"
+        ]
         assert unscoped.candidate is not None and unscoped.candidate.successes == 200
     finally:
         for _, _, server, thread in exporters:
@@ -238,7 +247,9 @@ async def test_the_queries_of_one_measurement_share_one_evaluation_time(
         ]
         address = f"http://127.0.0.1:{proxy.server_address[1]}"
         before = time.time()
-        obs = await PrometheusProvider(address).observe(MeasurementPlan(metrics, 5.0), "v1", "v2")
+        obs = await PrometheusProvider(PrometheusClient(address)).observe(
+            MeasurementPlan(metrics, 5.0), "v1", "v2"
+        )
         after = time.time()
     finally:
         proxy.shutdown()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ports import free_port
 from prometheus_client import start_http_server
 
+from recops_operator.clients.prometheus import PrometheusClient
 from recops_operator.retraining.signals import read_signals
 from recops_operator.rollout.providers import promql
 from recops_runtime.metrics import RuntimeMetrics
@@ -38,18 +39,25 @@ async def test_hit_rate_and_new_interactions_of_one_recmodel(
             books.feedback_events.labels("4", "click").inc(500)
             await asyncio.sleep(1.0)
         await asyncio.sleep(1.5)
+        prometheus = PrometheusClient(address, timeout=10.0)
         signals = await read_signals(
-            address, promql.scope_of("ml", "movies"), stable="4", window_seconds=60,
+            prometheus,
+            promql.scope_of("ml", "movies"),
+            stable="4",
+            window_seconds=60,
             since_seconds=60,
-        )  # fmt: skip
+        )
         assert signals.error is None and signals.version == "4"
         assert (signals.hits, signals.recommendations) == (40, 400)
         assert signals.hit_rate == 0.1
         assert signals.new_interactions == 60
         only_count = await read_signals(
-            address, promql.scope_of("ml", "books"), stable=None, window_seconds=None,
+            prometheus,
+            promql.scope_of("ml", "books"),
+            stable=None,
+            window_seconds=None,
             since_seconds=60,
-        )  # fmt: skip
+        )
         assert only_count.hits is None and only_count.new_interactions == 2000
     finally:
         for server, thread in servers:
@@ -58,8 +66,12 @@ async def test_hit_rate_and_new_interactions_of_one_recmodel(
 
 
 async def test_an_unreachable_prometheus_is_reported_not_raised() -> None:
+    prometheus = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout=2.0)
     signals = await read_signals(
-        f"http://127.0.0.1:{free_port()}", promql.scope_of("ml", "movies"), stable="4",
-        window_seconds=60, since_seconds=60, timeout=2.0,
-    )  # fmt: skip
+        prometheus,
+        promql.scope_of("ml", "movies"),
+        stable="4",
+        window_seconds=60,
+        since_seconds=60,
+    )
     assert signals.error is not None and signals.hit_rate is None

@@ -54,23 +54,32 @@ def _export(work: Path, **shape: int) -> ExportBundle:
         DatasetSource(format=DatasetFormat.SYNTHETIC), synthetic_seed=SNAPSHOT_SEED
     )
     model_shape = ModelShape(
-        num_users=snapshot.num_users, num_items=snapshot.num_items, num_heads=1, dropout=0.0,
+        num_users=snapshot.num_users,
+        num_items=snapshot.num_items,
+        num_heads=1,
+        dropout=0.0,
         **shape,
-    )  # fmt: skip
+    )
     counts: dict[int, int] = {}
     for sequence in snapshot.sequences:
         for item in sequence.tolist():
             counts[item] = counts.get(item, 0) + 1
     popular = sorted(counts, key=lambda i: (-counts[i], i))[:100]
     model_dir = save_model(
-        work / "model", SSEPT(model_shape).eval(),
+        work / "model",
+        SSEPT(model_shape).eval(),
         id_maps=IdMaps(snapshot.user_ids, snapshot.item_ids, popular),
-        data_manifest=snapshot.manifest, model_version="1",
-    )  # fmt: skip
+        data_manifest=snapshot.manifest,
+        model_version="1",
+    )
     return export_bundle(
-        model_dir, work / "export", snapshot=snapshot, parity_users=64, calibration_users=16,
+        model_dir,
+        work / "export",
+        snapshot=snapshot,
+        parity_users=64,
+        calibration_users=16,
         edge_maxlen=None,
-    )  # fmt: skip
+    )
 
 
 @functools.cache

@@ -22,8 +22,9 @@ async def test_traffic_split_follows_put_weights(start_server) -> None:
     server = await start_server(engines={"v1": "v1", "v2": "v2"})
     async with httpx.AsyncClient() as http:
         assert (await http.get(http_url(server, "/admin/v1/traffic"))).json() == {
-            "weights": {"v1": 100, "v2": 0}, "sticky": False,
-        }  # fmt: skip
+            "weights": {"v1": 100, "v2": 0},
+            "sticky": False,
+        }
         put = await http.put(
             http_url(server, "/admin/v1/traffic"), json={"weights": {"v1": 30, "v2": 70}}
         )

@@ -13,21 +13,35 @@ from pathlib import Path
 
 import grpc
 import pytest
-from ports import free_port
+from ports import ServePorts
 from serve_engines import SNAPSHOT_SEED, item_id, user_id
 
+from recops_contracts.feedback import parse_record
 from recops_runtime.client import RecommenderClient
 from recops_runtime.feedback_log import read_feedback_log
 
 RECOPS = str(Path(sys.executable).with_name("recops"))
 
 
+def _recops(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RECOPS, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _loadtest(
+    dataset: Path, target: str, flags: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`recops loadtest` of ``dataset`` against ``target``, with ``flags`` split on spaces."""
+    args = ["loadtest", "--dataset", str(dataset), "--target", target, *flags.split()]
+    return _recops(*args, timeout=timeout)
+
+
 class ServeProcess:
     def __init__(self, engines: dict[str, Path], work: Path, *extra: str) -> None:
-        self.grpc, self.http, self.metrics = free_port(), free_port(), free_port()
-        command = [RECOPS, "serve", "--host", "127.0.0.1", "--grpc-port", str(self.grpc),
-                   "--http-port", str(self.http), "--metrics-port", str(self.metrics),
-                   "--log-level", "WARNING", *extra]  # fmt: skip
+        ports = ServePorts()
+        self.grpc, self.http, self.metrics = ports.grpc, ports.http, ports.metrics
+        command = [RECOPS, "serve", *ports.flags(), "--log-level", "WARNING", *extra]
         for name, path in engines.items():
             command += ["--engine", f"{name}={path}"]
         self.log = work / "serve.log"
@@ -91,7 +105,9 @@ async def test_sigterm_answers_every_accepted_request(serve, tmp_path: Path) -> 
     # elsewhere); every one it had taken in is answered.
     assert set(codes) <= {"OK", "UNAVAILABLE", "CANCELLED"}, codes
     assert codes["OK"] > answered_before  # accepted requests were answered while draining
-    served = {r["request_id"] for r in read_feedback_log(log_dir) if r["kind"] == "recommendation"}
+    # Every line is a record of the shared schema the trainer reads.
+    records = [parse_record(json.dumps(r)) for r in read_feedback_log(log_dir)]
+    served = {r["request_id"] for r in records if r["kind"] == "recommendation"}
     answered = {rid for rid, code in outcomes.items() if code == "OK"}
     assert served == answered  # nothing served went unanswered, nothing answered went unlogged
 
@@ -102,26 +118,8 @@ async def test_serve_refuses_a_corrupt_engine_at_start(engines_dir: Path, tmp_pa
     broken = tmp_path / "broken"
     shutil.copytree(engines_dir / "v1", broken)
     (broken / "id_maps.json").write_text("{}")
-    done = subprocess.run(
-        [
-            RECOPS,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--engine",
-            f"v1={broken}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    ports = "--host 127.0.0.1 --grpc-port 0 --http-port 0 --metrics-port 0"
+    done = _recops("serve", *ports.split(), "--engine", f"v1={broken}")
     assert done.returncode != 0
     assert "id_maps.json" in done.stderr and "refused" in done.stderr
 
@@ -144,29 +142,8 @@ def _write_dataset(path: Path) -> Path:
 def test_loadtest_reports_per_version_with_online_hits(serve, tmp_path: Path) -> None:
     server = serve("--weights", "v1=50,v2=50", engines={"v1": "v1", "v2": "v2"})
     dataset = _write_dataset(tmp_path / "interactions.txt")
-    done = subprocess.run(
-        [
-            RECOPS,
-            "loadtest",
-            "--dataset",
-            str(dataset),
-            "--target",
-            server.target,
-            "--rate",
-            "150",
-            "--requests",
-            "300",
-            "--duration-s",
-            "20",
-            "--k",
-            "50",
-            "--json",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = _loadtest(
+        dataset, server.target, "--rate 150 --requests 300 --duration-s 20 --k 50 --json -"
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -177,32 +154,18 @@ def test_loadtest_reports_per_version_with_online_hits(serve, tmp_path: Path) ->
     assert sum(v["ok"] for v in versions.values()) == 300
     assert report["feedback_sent"] == sum(v["clicks"] for v in versions.values()) > 0
     metrics = __import__("httpx").get(f"http://127.0.0.1:{server.metrics}/metrics").text
-    hits = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-               if line.startswith("recops_online_hits_total{"))  # fmt: skip
+    hits = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("recops_online_hits_total{")
+    )
     assert hits == report["feedback_sent"]
     assert server.stop() == 0
 
 
 def test_loadtest_refuses_targets_off_loopback(tmp_path: Path) -> None:
     dataset = _write_dataset(tmp_path / "interactions.txt")
-    done = subprocess.run(
-        [
-            RECOPS,
-            "loadtest",
-            "--dataset",
-            str(dataset),
-            "--target",
-            "8.8.8.8:8500",
-            "--concurrency",
-            "1",
-            "--requests",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _loadtest(dataset, "8.8.8.8:8500", "--concurrency 1 --requests 1", timeout=60)
     assert done.returncode != 0
     assert "loopback" in done.stderr
 

@@ -9,15 +9,13 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from serve_engines import item_id, num_items, user_id
 from serve_helpers import grpc_target
 
 from recops_runtime.client import RecommenderClient
 from recops_runtime.engines import Engine, load_engine
-from recops_runtime.proto.recops.v1 import recommender_pb2 as pb
-from recops_runtime.proto.recops.v1 import recommender_pb2_grpc as pb_grpc
+from recops_runtime.proto.recops.v1 import recommender_pb2 as pb, recommender_pb2_grpc as pb_grpc
 from recops_runtime.settings import BatchingSettings
 
 ids = st.one_of(
@@ -65,8 +63,9 @@ async def test_fuzzed_requests_never_fail_internally(start_server) -> None:
         # Hypothesis drives a synchronous test; each example is sent on this loop.
         examples: list[pb.RecommendRequest | pb.FeedbackRequest] = []
 
-        @settings(max_examples=300, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(st.one_of(requests, feedbacks))
         def collect(request: pb.RecommendRequest | pb.FeedbackRequest) -> None:
             examples.append(request)
@@ -120,8 +119,9 @@ async def test_fuzzed_json_never_fails_internally(start_server) -> None:
     base = f"http://127.0.0.1:{server.ports.http}"
     examples: list[tuple[str, object]] = []
 
-    @settings(max_examples=200, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(st.sampled_from(["/v1/recommend", "/v1/feedback", "/admin/v1/traffic"]), json_bodies)
     def collect(path: str, body: object) -> None:
         examples.append((path, body))
@@ -275,8 +275,11 @@ async def test_stop_answers_every_request_the_server_took_in(start_server) -> No
         "recops_requests_total", {"version": "v1", "target": "cpu-onnxruntime", "code": "OK"}
     )
     others = [
-        s for m in registry.collect() if m.name == "recops_requests"
-        for s in m.samples if s.name == "recops_requests_total" and s.labels["code"] != "OK"
-    ]  # fmt: skip
+        s
+        for m in registry.collect()
+        if m.name == "recops_requests"
+        for s in m.samples
+        if s.name == "recops_requests_total" and s.labels["code"] != "OK"
+    ]
     assert others == []  # the service itself failed or dropped nothing it took in
     assert served == outcomes["OK"] >= taken_in

@@ -106,8 +106,9 @@ async def test_clicks_on_recommended_items_count_as_online_hits(start_server) ->
         miss = await client.feedback(
             user_id(4), item_id(150), "click", request_id=answer.request_id
         )
-        await client.feedback(user_id(4), answer.items[0].item_id, "impression",
-                              request_id=answer.request_id)  # fmt: skip
+        await client.feedback(
+            user_id(4), answer.items[0].item_id, "impression", request_id=answer.request_id
+        )
     assert hit.recommended and hit.version == "v1"
     assert not miss.recommended
     text = await metrics_text(server)
@@ -205,8 +206,11 @@ async def test_http_feedback_and_model_info(start_server) -> None:
                 json={"userId": user_id(6), "history": HISTORY, "k": 3},
             )
         ).json()
-        click = {"requestId": answer["requestId"], "userId": user_id(6),
-                 "itemId": answer["items"][1]["itemId"]}  # fmt: skip
+        click = {
+            "requestId": answer["requestId"],
+            "userId": user_id(6),
+            "itemId": answer["items"][1]["itemId"],
+        }
         bad = await http.post(http_url(server, "/v1/feedback"), json={**click, "event": "like"})
         good = await http.post(http_url(server, "/v1/feedback"), json={**click, "event": "click"})
         info = (await http.get(http_url(server, "/v1/model-info"))).json()

@@ -137,13 +137,15 @@ def test_recops_train_on_ray_tracks_every_epoch_once(
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = parse_config({
-        "dataset": {"format": "synthetic"},
-        "model": {"maxlen": 20, "itemDim": 16, "userDim": 8, "epochs": 3, "batchSize": 64},
-        "resources": {"workers": 2, "cpusPerWorker": 1},
-        "training": {"evalEvery": 1, "threads": 1},
-        "mlflow": {"trackingUri": "sqlite:///runs.db", "registeredModelName": "on-ray"},
-    })  # fmt: skip
+    cfg = parse_config(
+        {
+            "dataset": {"format": "synthetic"},
+            "model": {"maxlen": 20, "itemDim": 16, "userDim": 8, "epochs": 3, "batchSize": 64},
+            "resources": {"workers": 2, "cpusPerWorker": 1},
+            "training": {"evalEvery": 1, "threads": 1},
+            "mlflow": {"trackingUri": "sqlite:///runs.db", "registeredModelName": "on-ray"},
+        }
+    )
     summary = run_train(cfg, output=tmp_path / "out", backend="ray")
     client = MlflowClient(f"sqlite:///{tmp_path / 'runs.db'}")
     run_id = summary["mlflow_run_id"]

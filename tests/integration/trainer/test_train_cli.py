@@ -81,8 +81,12 @@ def test_mlflow_run_holds_params_metrics_artifacts_and_tags(
     assert run.data.tags["recops.dataset_hash"] == summary["dataset_hash"]
     assert run.data.tags["recops.gate"] == "candidate"
     assert run.data.tags["recops.model_version"] == "1"
-    for name in ("test_sampled_ndcg_at_10", "test_sampled_hr_at_10", "test_full_ndcg_at_10",
-                 "test_full_hr_at_10"):  # fmt: skip
+    for name in (
+        "test_sampled_ndcg_at_10",
+        "test_sampled_hr_at_10",
+        "test_full_ndcg_at_10",
+        "test_full_hr_at_10",
+    ):
         assert name in run.data.metrics
     history = client.get_metric_history(run.info.run_id, "val_ndcg_at_10")
     assert [m.step for m in history] == [2, 4]
@@ -115,9 +119,15 @@ def test_registered_model_loads_back_and_scores_identically(
 def test_evaluate_json_names_protocols_and_hash(trained: tuple[Path, dict[str, Any]]) -> None:
     work, summary = trained
     done = recops(
-        work, "evaluate", "--model", summary["model_dir"], "--snapshot", "out/snapshot",
-        "--json", "--baselines",
-    )  # fmt: skip
+        work,
+        "evaluate",
+        "--model",
+        summary["model_dir"],
+        "--snapshot",
+        "out/snapshot",
+        "--json",
+        "--baselines",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["dataset_hash"] == summary["dataset_hash"]
@@ -160,10 +170,14 @@ def test_gate_rejects_worse_and_accepts_better(trained: tuple[Path, dict[str, An
     outcomes = {}
     for label, delta in (("worse", -0.05), ("better", 0.05)):
         version, decision = register_and_gate(
-            client, name="movies", model_uri=source, run_id=summary["mlflow_run_id"],
-            metrics={"test_sampled_ndcg_at_10": champion + delta}, gate=gate,
+            client,
+            name="movies",
+            model_uri=source,
+            run_id=summary["mlflow_run_id"],
+            metrics={"test_sampled_ndcg_at_10": champion + delta},
+            gate=gate,
             dataset_hash=summary["dataset_hash"],
-        )  # fmt: skip
+        )
         outcomes[label] = version
         tags = client.get_model_version("movies", version).tags
         assert tags["recops.gate"] == decision.verdict
@@ -188,3 +202,16 @@ def test_resume_continues_a_stopped_run(trained: tuple[Path, dict[str, Any]]) ->
     assert resumed["output"] == summary["output"]
     assert resumed["epochs"] == 6
     assert "resuming from" in done.stderr
+
+
+def test_no_track_trains_without_mlflow(tmp_path: Path) -> None:
+    (tmp_path / "train.yaml").write_text(
+        CONFIG.replace("epochs: 4", "epochs: 2").replace("evalEvery: 2", "evalEvery: 1")
+    )
+    done = recops(tmp_path, "train", "--config", "train.yaml", "--output", "out", "--no-track")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert "mlflow_run_id" not in summary and "gate" not in summary
+    assert summary["test"]["full"]["users"] > 0
+    assert (tmp_path / "out" / "model" / "weights.pt").is_file()
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()

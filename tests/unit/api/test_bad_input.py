@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import BaseModel
+from schemas import object_errors, validate_object
 
 from recops_operator.api.recmodel import RecModel, RecModelSpec
 from recops_operator.api.rollout import Rollout, RolloutSpec
@@ -85,14 +85,13 @@ CASES: list[tuple[str, str, Any, str]] = [
 @pytest.mark.parametrize(("example", "path", "value", "names"), CASES)
 def test_crd_schema_refuses(
     repo_root: Path,
-    validate_object: Callable[[dict[str, Any]], list[str]],
     example: str,
     path: str,
     value: Any,
     names: str,
 ) -> None:
     doc = _set(_example(repo_root, example), path, value)
-    errors = validate_object(doc)
+    errors = object_errors(doc)
     assert errors, f"the CRD schema accepted {path}={value!r}"
     assert any(names in e for e in errors), errors
 
@@ -113,9 +112,13 @@ def test_models_refuse(repo_root: Path, example: str, path: str, value: Any, nam
 # Checks only the models make (the operator reports them as InvalidSpec before any Job runs).
 MODEL_CASES: list[tuple[str, str, Any, str]] = [
     ("recmodel.yaml", "spec.model.numHeads", 3, "numHeads (3) must divide"),
-    ("trainingrun.yaml", "spec.tune.searchSpace.learningrate",
-     {"distribution": "choice", "values": [0.1]}, "unknown hyperparameters learningrate"),
-]  # fmt: skip
+    (
+        "trainingrun.yaml",
+        "spec.tune.searchSpace.learningrate",
+        {"distribution": "choice", "values": [0.1]},
+        "unknown hyperparameters learningrate",
+    ),
+]
 
 
 @pytest.mark.parametrize(("example", "path", "value", "names"), MODEL_CASES)
@@ -126,13 +129,9 @@ def test_models_refuse_what_the_trainer_would(
 
 
 @pytest.mark.parametrize("example", ["recmodel.yaml", "trainingrun.yaml", "rollout.yaml"])
-def test_valid_examples_pass_both(
-    repo_root: Path,
-    validate_object: Callable[[dict[str, Any]], list[str]],
-    example: str,
-) -> None:
+def test_valid_examples_pass_both(repo_root: Path, example: str) -> None:
     doc = _example(repo_root, example)
-    assert validate_object(doc) == []
+    validate_object(doc)
     parsed = MODELS[doc["kind"]].model_validate(doc)
     # Round trip: the model writes back exactly what the user wrote.
     assert parsed.model_dump(mode="json", by_alias=True, exclude_unset=True) == doc

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from schemas import validate_object
 
 Obj = dict[str, Any]
 CHART = Path(__file__).resolve().parents[3] / "charts" / "recops"
@@ -36,7 +37,6 @@ def test_chart_lints_clean(helm: Any, gpu_values: Obj, values_name: str) -> None
 @pytest.mark.parametrize("values_name", ["default", "gpu"])
 def test_every_rendered_object_validates(
     render_chart: Callable[..., list[Obj]],
-    validate_object: Callable[[Obj], None],
     gpu_values: Obj,
     values_name: str,
 ) -> None:
@@ -55,7 +55,7 @@ def test_every_rendered_object_validates(
         validate_object(obj)
 
 
-def test_chart_crds_are_validated_too(chart: Any, validate_object: Callable[[Obj], None]) -> None:
+def test_chart_crds_are_validated_too(chart: Any) -> None:
     crds = [yaml.safe_load(c["data"]) for c in chart.crds]
     names = {c["metadata"]["name"] for c in crds}
     assert {"recmodels.recops.io", "trainingruns.recops.io", "rollouts.recops.io"} <= names
@@ -135,7 +135,12 @@ def test_operator_reads_its_settings_from_the_rendered_env(
     for var in container["env"]:
         if "value" in var:
             monkeypatch.setenv(var["name"], var["value"])
+    for name in ("RECOPS_ROLLOUT_PROMETHEUS_URL", "RECOPS_ROLLOUT_QUERY_TIMEOUT_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
     settings = OperatorSettings()
+    # Rollout analysis and drift signals query the Prometheus the chart's values name.
+    values_url = yaml.safe_load((CHART / "values.yaml").read_text())["prometheus"]["url"]
+    assert settings.prometheus_url == values_url
     assert settings.runtime_image.startswith("ghcr.io/recops/recops-runtime:")
     assert settings.image.startswith("ghcr.io/recops/recops-trainer:")
     assert settings.standalone is (values_name == "default")

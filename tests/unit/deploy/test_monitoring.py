@@ -286,8 +286,12 @@ def test_alerts_fire_for_a_failing_version_and_stay_quiet_for_a_healthy_one(
         "version": "4",
         "target": "cpu-onnxruntime",
     }
-    bad = {"namespace": "recs", "recops_io_recmodel": "movies", "version": "4",
-           "target": "cpu-onnxruntime"}  # fmt: skip
+    bad = {
+        "namespace": "recs",
+        "recops_io_recmodel": "movies",
+        "version": "4",
+        "target": "cpu-onnxruntime",
+    }
     requests = "recops_requests_total"
     latency = "recops_request_latency_seconds_bucket"
     input_series = [

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from schemas import validate_object
 
 from recops_operator.api.recmodel import RecModelSpec
 from recops_operator.api.trainingrun import TrainingMode, TrainingRunSpec, TuneSpec
-from recops_operator.controllers.context import OperatorContext
-from recops_operator.controllers.trainingrun import job_inputs
-from recops_operator.kube.client import KubeClient, KubeConnection
 from recops_operator.render.compile import CompileInputs, render_compile_job
 from recops_operator.render.serving import (
     ServedVersion,
@@ -30,9 +27,9 @@ from recops_operator.render.training import (
     render_ray_job,
     train_config,
 )
+from recops_operator.render.trainingrun import job_inputs
 from recops_operator.settings import OperatorSettings
 
-Validate = Callable[[dict[str, Any]], None]
 OWNER = {
     "apiVersion": "recops.io/v1alpha1",
     "kind": "TrainingRun",
@@ -66,9 +63,8 @@ def settings() -> OperatorSettings:
 
 @pytest.fixture()
 def inputs(spec: RecModelSpec, settings: OperatorSettings) -> TrainingJobInputs:
-    ctx = OperatorContext(settings=settings, kube=KubeClient(KubeConnection("http://unused")))
     run = TrainingRunSpec(rec_model="movies", active_deadline="2h")
-    return job_inputs(ctx, "ml", "movies-g1", run, spec)
+    return job_inputs(settings, "ml", "movies-g1", run, spec)
 
 
 def _pod(obj: dict[str, Any]) -> dict[str, Any]:
@@ -76,10 +72,10 @@ def _pod(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_ray_job_has_head_gpu_workers_and_the_train_entrypoint(
-    inputs: TrainingJobInputs, settings: OperatorSettings, validate_rendered: Validate
+    inputs: TrainingJobInputs, settings: OperatorSettings
 ) -> None:
     job = render_ray_job(inputs, "movies-g1-a1", "ml-movies-g1-a1", settings, OWNER)
-    validate_rendered(job)
+    validate_object(job)
     spec = job["spec"]
     assert shlex.split(spec["entrypoint"]) == [
         "recops",
@@ -106,21 +102,19 @@ def test_ray_job_has_head_gpu_workers_and_the_train_entrypoint(
 
 
 def test_fallback_job_runs_ray_in_one_pod_without_retrying_itself(
-    inputs: TrainingJobInputs, settings: OperatorSettings, validate_rendered: Validate
+    inputs: TrainingJobInputs, settings: OperatorSettings
 ) -> None:
     job = render_fallback_job(inputs, "movies-g1-a1", settings, OWNER)
-    validate_rendered(job)
+    validate_object(job)
     assert job["spec"]["backoffLimit"] == 0
     container = _pod(job)["containers"][0]
     assert container["command"][:2] == ["recops", "train"]
     assert container["resources"]["limits"] == {"cpu": "8", "memory": "8Gi", "nvidia.com/gpu": "2"}
 
 
-def test_config_map_holds_the_config_the_trainer_reads(
-    inputs: TrainingJobInputs, validate_rendered: Validate
-) -> None:
+def test_config_map_holds_the_config_the_trainer_reads(inputs: TrainingJobInputs) -> None:
     cm = render_config_map(inputs, OWNER)
-    validate_rendered(cm)
+    validate_object(cm)
     config = json.loads(cm["data"]["train.json"])
     assert set(config) == {
         "dataset",
@@ -149,12 +143,12 @@ def test_tune_mode_runs_recops_tune_with_the_search_space(
 
 
 def test_compile_jobs_place_gpu_targets_on_gpu_nodes(
-    spec: RecModelSpec, settings: OperatorSettings, validate_rendered: Validate
+    spec: RecModelSpec, settings: OperatorSettings
 ) -> None:
     ci = CompileInputs("ml", "movies-g1", "movies", "models:/movies/3", "3", 2, settings.image)
     cpu, gpu = (render_compile_job(ci, t, settings, OWNER) for t in spec.targets)
     for job in (cpu, gpu):
-        validate_rendered(job)
+        validate_object(job)
     assert "nodeSelector" not in _pod(cpu)
     assert _pod(gpu)["nodeSelector"] == settings.gpu_node_selector
     assert _pod(gpu)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -169,7 +163,7 @@ def test_compile_jobs_place_gpu_targets_on_gpu_nodes(
 
 
 def test_serving_objects_are_valid_and_locked_down(
-    spec: RecModelSpec, settings: OperatorSettings, validate_rendered: Validate
+    spec: RecModelSpec, settings: OperatorSettings
 ) -> None:
     owner = {
         "apiVersion": "recops.io/v1alpha1",
@@ -179,7 +173,7 @@ def test_serving_objects_are_valid_and_locked_down(
     cpu = ServedVersion("ml", "movies", "3", spec.targets[0])
     gpu = ServedVersion("ml", "movies", "3", spec.targets[1])
     dep = render_deployment(cpu, settings, owner)
-    validate_rendered(dep)
+    validate_object(dep)
     container = _pod(dep)["containers"][0]
     assert container["command"][:4] == [
         "recops",
@@ -193,12 +187,12 @@ def test_serving_objects_are_valid_and_locked_down(
     assert container["securityContext"]["runAsNonRoot"] is True
     assert dep["spec"]["replicas"] == 2
     gpu_dep = render_deployment(gpu, settings, owner)
-    validate_rendered(gpu_dep)
+    validate_object(gpu_dep)
     assert "replicas" not in gpu_dep["spec"]  # the HPA owns it
     assert _pod(gpu_dep)["containers"][0]["image"] == settings.gpu_runtime_image
     assert _pod(gpu_dep)["tolerations"][0]["key"] == "nvidia.com/gpu"
     svc = render_service(cpu, owner)
-    validate_rendered(svc)
+    validate_object(svc)
     assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {
         "grpc": 8500,
         "http": 8080,
@@ -207,16 +201,16 @@ def test_serving_objects_are_valid_and_locked_down(
     assert render_hpa(cpu, owner) is None
     hpa = render_hpa(gpu, owner)
     assert hpa is not None
-    validate_rendered(hpa)
+    validate_object(hpa)
     assert hpa["spec"]["maxReplicas"] == 3
-    validate_rendered(render_service_monitor("ml", "movies", owner))
+    validate_object(render_service_monitor("ml", "movies", owner))
 
 
 def test_grpc_route_sends_everything_to_stable_until_a_rollout_moves_it(
-    spec: RecModelSpec, settings: OperatorSettings, validate_rendered: Validate
+    spec: RecModelSpec, settings: OperatorSettings
 ) -> None:
     route = render_grpc_route("ml", "movies", spec.targets, {"3": 100, "4": 0}, settings, None)
-    validate_rendered(route)
+    validate_object(route)
     default, gpu = route["spec"]["rules"]
     assert "matches" not in default
     assert default["backendRefs"] == [
@@ -243,10 +237,10 @@ def test_the_trainer_parses_the_rendered_config(inputs: TrainingJobInputs) -> No
         assert config.mlflow.tracking_uri == "http://mlflow:5000"
 
 
-def test_the_rbac_role_is_a_valid_cluster_role(validate_rendered: Validate) -> None:
+def test_the_rbac_role_is_a_valid_cluster_role() -> None:
     from recops_operator import rbac
 
-    validate_rendered(rbac.cluster_role())
+    validate_object(rbac.cluster_role())
 
 
 def test_the_serve_command_is_one_the_runtime_accepts_with_workers_per_requested_core() -> None:
@@ -257,11 +251,15 @@ def test_the_serve_command_is_one_the_runtime_accepts_with_workers_per_requested
     from recops_cli.main import app
     from recops_operator.render.serving import serve_args
 
-    spec = RecModelSpec.model_validate({
-        "dataset": {"format": "synthetic"},
-        "targets": [{"name": "cpu-onnxruntime", "resources": {"cpu": "2500m"}},
-                    {"name": "gpu-tensorrt", "resources": {"gpu": 1}}],
-    })  # fmt: skip
+    spec = RecModelSpec.model_validate(
+        {
+            "dataset": {"format": "synthetic"},
+            "targets": [
+                {"name": "cpu-onnxruntime", "resources": {"cpu": "2500m"}},
+                {"name": "gpu-tensorrt", "resources": {"gpu": 1}},
+            ],
+        }
+    )
     group: Any = get_command(app)
     serve = group.get_command(group.make_context("recops", ["serve"]), "serve")
     assert serve is not None
@@ -273,14 +271,12 @@ def test_the_serve_command_is_one_the_runtime_accepts_with_workers_per_requested
     assert serve.make_context("serve", gpu[2:]).params["engine_workers"] is None  # runtime: 1
 
 
-def test_a_feedback_volume_joins_serving_logs_to_training_data(
-    spec: RecModelSpec, validate_rendered: Validate
-) -> None:
+def test_a_feedback_volume_joins_serving_logs_to_training_data(spec: RecModelSpec) -> None:
     from recops_trainer.config import parse_config
 
     settings = OperatorSettings(feedback_claim="recops-feedback")
     dep = render_deployment(ServedVersion("ml", "movies", "3", spec.targets[0]), settings, None)
-    validate_rendered(dep)
+    validate_object(dep)
     container = _pod(dep)["containers"][0]
     # Each pod logs to a folder of its own (Kubernetes expands $(POD_NAME) from env).
     assert container["command"][-2:] == ["--feedback-log", "/feedback/ml/movies/$(POD_NAME)"]
@@ -291,12 +287,11 @@ def test_a_feedback_volume_joins_serving_logs_to_training_data(
     assert {"name": "feedback", "persistentVolumeClaim": {"claimName": "recops-feedback"}} in (
         _pod(dep)["volumes"]
     )
-    ctx = OperatorContext(settings=settings, kube=KubeClient(KubeConnection("http://unused")))
-    run = job_inputs(ctx, "ml", "movies-g1", TrainingRunSpec(rec_model="movies"), spec)
+    run = job_inputs(settings, "ml", "movies-g1", TrainingRunSpec(rec_model="movies"), spec)
     config = parse_config(json.loads(json.dumps(train_config(run))))
     assert config.feedback_volume == "/feedback/ml/movies"
     job = render_ray_job(run, "movies-g1-a1", "movies-g1-a1", settings, None)
-    validate_rendered(job)
+    validate_object(job)
     cluster = job["spec"]["rayClusterSpec"]
     for group in (cluster["headGroupSpec"], *cluster["workerGroupSpecs"]):
         pod = group["template"]["spec"]
@@ -309,9 +304,15 @@ def test_a_feedback_volume_joins_serving_logs_to_training_data(
         ServedVersion("ml", "movies", "3", spec.targets[0]), OperatorSettings(), None
     )
     assert "--feedback-log" not in _pod(plain)["containers"][0]["command"]
-    assert "feedbackVolume" not in train_config(job_inputs(
-        OperatorContext(settings=OperatorSettings(), kube=ctx.kube), "ml", "movies-g1",
-        TrainingRunSpec(rec_model="movies"), spec))  # fmt: skip
+    assert "feedbackVolume" not in train_config(
+        job_inputs(
+            OperatorSettings(),
+            "ml",
+            "movies-g1",
+            TrainingRunSpec(rec_model="movies"),
+            spec,
+        )
+    )
 
 
 def test_a_training_runs_overrides_change_only_the_fields_they_name(spec: RecModelSpec) -> None:
@@ -320,11 +321,11 @@ def test_a_training_runs_overrides_change_only_the_fields_they_name(spec: RecMod
     rm = spec.model_copy(
         update={"model": spec.model.model_copy(update={"item_dim": 64, "user_dim": 32})}
     )
-    ctx = OperatorContext(settings=OperatorSettings(), kube=KubeClient(KubeConnection("http://x")))
+    settings = OperatorSettings()
     run = TrainingRunSpec.model_validate(
         {"recModel": "movies", "model": {"epochs": 5}, "resources": {"workers": 4}}
     )
-    inputs = job_inputs(ctx, "ml", "movies-s1", run, rm)
+    inputs = job_inputs(settings, "ml", "movies-s1", run, rm)
     # The run's fields on top of the RecModel's, not the defaults of a whole new block.
     assert (inputs.model.epochs, inputs.model.item_dim, inputs.model.user_dim) == (5, 64, 32)
     assert (inputs.resources.workers, inputs.resources.memory) == (4, "8Gi")
@@ -332,4 +333,4 @@ def test_a_training_runs_overrides_change_only_the_fields_they_name(spec: RecMod
     # A field that does not fit the RecModel's others is refused, naming the field.
     heads = TrainingRunSpec.model_validate({"recModel": "movies", "model": {"numHeads": 5}})
     with pytest.raises(InvalidSpecError, match=r"spec\.model.*numHeads \(5\) must divide"):
-        job_inputs(ctx, "ml", "movies-s2", heads, rm)
+        job_inputs(settings, "ml", "movies-s2", heads, rm)

@@ -28,29 +28,43 @@ DRIFT = spec(drift={"enabled": True, "threshold": 0.2, "minSampleSize": 1000, "c
 
 
 def first_run() -> TrainingRun:
-    return TrainingRun.model_validate({
-        "metadata": {"name": "movies-g1"}, "spec": {"recModel": "movies"},
-        "status": {"phase": "Succeeded", "completionTime": TRAINED, "modelVersion": "1",
-                   "gate": {"verdict": "candidate", "reason": "r"},
-                   "engines": [{"target": "cpu-onnxruntime", "artifactUri": "/a",
-                                "sha256": "0" * 64}]},
-    })  # fmt: skip
+    return TrainingRun.model_validate(
+        {
+            "metadata": {"name": "movies-g1"},
+            "spec": {"recModel": "movies"},
+            "status": {
+                "phase": "Succeeded",
+                "completionTime": TRAINED,
+                "modelVersion": "1",
+                "gate": {"verdict": "candidate", "reason": "r"},
+                "engines": [{"target": "cpu-onnxruntime", "artifactUri": "/a", "sha256": "0" * 64}],
+            },
+        }
+    )
 
 
 def serving(**status: Any) -> RecModelStatus:
-    return RecModelStatus.model_validate({
-        "stableVersion": "1", "lastTrainingTime": TRAINED,
-        "versions": [{"version": "1", "trainingRun": "movies-g1"}], **status,
-    })  # fmt: skip
+    return RecModelStatus.model_validate(
+        {
+            "stableVersion": "1",
+            "lastTrainingTime": TRAINED,
+            "versions": [{"version": "1", "trainingRun": "movies-g1"}],
+            **status,
+        }
+    )
 
 
 def decide(
     s: RecModelSpec, status: RecModelStatus, signals: LiveSignals | None, now: datetime = NOW
 ) -> RecModelPlan:
     obs = RecModelObservation(
-        now=now, generation=1, created=NOW - timedelta(days=3), runs=[first_run()], rollouts=[],
+        now=now,
+        generation=1,
+        created=NOW - timedelta(days=3),
+        runs=[first_run()],
+        rollouts=[],
         signals=signals,
-    )  # fmt: skip
+    )
     return plan("ml", "movies", s, status, obs)
 
 

@@ -61,25 +61,36 @@ def rule_target(rule: dict[str, Any]) -> str:
 
 def test_a_route_without_the_candidate_reports_it_missing() -> None:
     plan = route_weights(
-        route({"3": 100}), version_backends("movies", NAMES, "3", "4"),
+        route({"3": 100}),
+        version_backends("movies", NAMES, "3", "4"),
         Weights(stable=80, candidate=20),
-    )  # fmt: skip
+    )
     assert plan.missing_candidate == [0, 1]
 
 
 def users_route() -> dict[str, Any]:
     """A user's route: the RecModel's role Services in one rule, an unrelated rule after it."""
     return {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GRPCRoute",
         "metadata": {"name": "public", "namespace": "ml"},
-        "spec": {"parentRefs": [{"name": "edge"}], "rules": [
-            {"backendRefs": [{"name": "movies-cpu-onnxruntime-stable", "port": 8500},
-                             {"name": "movies-cpu-onnxruntime-canary", "port": 8500, "weight": 0},
-                             {"name": "mirror", "port": 8500, "weight": 0}]},
-            {"matches": [{"method": {"service": "search.v1.Search"}}],
-             "backendRefs": [{"name": "search", "port": 9000}]},
-        ]},
-    }  # fmt: skip
+        "spec": {
+            "parentRefs": [{"name": "edge"}],
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": "movies-cpu-onnxruntime-stable", "port": 8500},
+                        {"name": "movies-cpu-onnxruntime-canary", "port": 8500, "weight": 0},
+                        {"name": "mirror", "port": 8500, "weight": 0},
+                    ]
+                },
+                {
+                    "matches": [{"method": {"service": "search.v1.Search"}}],
+                    "backendRefs": [{"name": "search", "port": 9000}],
+                },
+            ],
+        },
+    }
 
 
 def test_a_users_route_gets_weights_on_the_role_backends_only(shared_crd_schemas: Path) -> None:
@@ -103,8 +114,11 @@ def test_role_services_select_the_versions_and_stay_out_of_the_scrape() -> None:
     assert stable["spec"]["selector"]["recops.io/version"] == "3"
     assert canary["spec"]["selector"]["recops.io/version"] == "4"
     assert stable["spec"]["ports"][0] == {
-        "name": "grpc", "port": 8500, "targetPort": "grpc", "appProtocol": "kubernetes.io/h2c"
-    }  # fmt: skip
+        "name": "grpc",
+        "port": 8500,
+        "targetPort": "grpc",
+        "appProtocol": "kubernetes.io/h2c",
+    }
     monitor = render_service_monitor("ml", "movies", None)["spec"]["selector"]["matchLabels"]
     for svc in (stable, canary):
         labels = svc["metadata"]["labels"]

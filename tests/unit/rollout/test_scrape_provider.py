@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from metrics_endpoint import exposed
 from ports import free_port
-from prometheus_client import start_http_server
 
 from recops_operator.api.rollout import MeasurementPhase
 from recops_operator.api.rollout_policy import (
@@ -22,28 +22,49 @@ from recops_operator.rollout.providers.scrape import ScrapeProvider
 from recops_runtime.metrics import RuntimeMetrics
 
 METRICS = [
-    AnalysisMetric(name="errors", builtin=BuiltinMetric.ERROR_RATE,
-                   success_condition=Comparison.LE, threshold=0.01, min_sample_size=50),
-    AnalysisMetric(name="p99", builtin=BuiltinMetric.LATENCY_P99,
-                   success_condition=Comparison.LE, threshold=0.1, min_sample_size=50),
-    AnalysisMetric(name="hits", builtin=BuiltinMetric.HIT_RATE_VS_STABLE,
-                   success_condition=Comparison.GE, threshold=-0.01, min_sample_size=50),
-    AnalysisMetric(name="ctr", builtin=BuiltinMetric.CTR_VS_STABLE,
-                   success_condition=Comparison.GE, threshold=-0.01, min_sample_size=50),
-    AnalysisMetric(name="custom", prometheus=PrometheusQuery(query="up"),
-                   success_condition=Comparison.GE, threshold=1),
-]  # fmt: skip
+    AnalysisMetric(
+        name="errors",
+        builtin=BuiltinMetric.ERROR_RATE,
+        success_condition=Comparison.LE,
+        threshold=0.01,
+        min_sample_size=50,
+    ),
+    AnalysisMetric(
+        name="p99",
+        builtin=BuiltinMetric.LATENCY_P99,
+        success_condition=Comparison.LE,
+        threshold=0.1,
+        min_sample_size=50,
+    ),
+    AnalysisMetric(
+        name="hits",
+        builtin=BuiltinMetric.HIT_RATE_VS_STABLE,
+        success_condition=Comparison.GE,
+        threshold=-0.01,
+        min_sample_size=50,
+    ),
+    AnalysisMetric(
+        name="ctr",
+        builtin=BuiltinMetric.CTR_VS_STABLE,
+        success_condition=Comparison.GE,
+        threshold=-0.01,
+        min_sample_size=50,
+    ),
+    AnalysisMetric(
+        name="custom",
+        prometheus=PrometheusQuery(query="up"),
+        success_condition=Comparison.GE,
+        threshold=1,
+    ),
+]
 PLAN = MeasurementPlan(METRICS, 3.0)
 
 
 @pytest.fixture
 def runtime_metrics() -> Iterator[tuple[RuntimeMetrics, str]]:
     metrics = RuntimeMetrics()
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
-    yield metrics, f"http://127.0.0.1:{port}/metrics"
-    server.shutdown()
-    thread.join(5)
+    with exposed(metrics.registry) as port:
+        yield metrics, f"http://127.0.0.1:{port}/metrics"
 
 
 def serve(

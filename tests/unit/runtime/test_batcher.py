@@ -53,8 +53,9 @@ async def test_lone_request_is_not_held_back_by_the_delay(executor) -> None:
 async def test_requests_queued_behind_a_busy_engine_share_a_batch(executor) -> None:
     engine = Doubler()
     sizes: list[int] = []
-    batcher = DynamicBatcher(engine, executor=executor, max_batch_size=8,
-                             stats=BatchStats(on_batch=sizes.append))  # fmt: skip
+    batcher = DynamicBatcher(
+        engine, executor=executor, max_batch_size=8, stats=BatchStats(on_batch=sizes.append)
+    )
     batcher.start()
     engine.gate.clear()
     first = [asyncio.ensure_future(batcher.submit(x)) for x in (0, 100)]

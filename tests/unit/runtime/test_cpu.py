@@ -7,8 +7,14 @@ import pytest
 from recops_runtime.engines.cpu import describe_cpu, host_cpu
 
 EPYC_ROME = {"SSE42": True, "AVX": True, "F16C": True, "FMA3": True, "AVX2": True}
-SAPPHIRE_RAPIDS = {**EPYC_ROME, "AVX512F": True, "AVX512BW": True, "AVX512VL": True,
-                   "AVX512VNNI": True, "AVX512BF16": True}  # fmt: skip
+SAPPHIRE_RAPIDS = {
+    **EPYC_ROME,
+    "AVX512F": True,
+    "AVX512BW": True,
+    "AVX512VL": True,
+    "AVX512VNNI": True,
+    "AVX512BF16": True,
+}
 SKYLAKE_SERVER = {**EPYC_ROME, "AVX512F": True, "AVX512BW": True, "AVX512VL": True}
 GRAVITON2 = {"ASIMD": True, "ASIMDHP": True, "ASIMDDP": True}
 

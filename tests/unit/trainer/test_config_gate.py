@@ -17,10 +17,8 @@ def test_operator_rendered_config_parses() -> None:
         DatasetSource,
         MlflowSettings,
         ModelHyperparameters,
-        TrainingResources,
-    )
-    from recops_operator.api.recmodel import (
         OfflineGate as OperatorGate,
+        TrainingResources,
     )
     from recops_operator.api.trainingrun import TrainingMode, TuneSpec
     from recops_operator.render.training import TrainingJobInputs, train_config
@@ -69,9 +67,11 @@ def test_yaml_config_and_clear_errors(tmp_path: Path) -> None:
 def test_search_space_names_must_be_hyperparameters() -> None:
     with pytest.raises(ConfigError, match="unknown hyperparameters lr"):
         parse_config(
-            {"dataset": {"format": "synthetic"},
-             "tune": {"searchSpace": {"lr": {"distribution": "uniform", "low": 0, "high": 1}}}}
-        )  # fmt: skip
+            {
+                "dataset": {"format": "synthetic"},
+                "tune": {"searchSpace": {"lr": {"distribution": "uniform", "low": 0, "high": 1}}},
+            }
+        )
 
 
 def test_trial_values_become_typed_hyperparameters() -> None:

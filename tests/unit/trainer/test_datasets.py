@@ -154,11 +154,37 @@ def test_serving_feedback_joins_the_interactions(tmp_path: Path) -> None:
     server.mkdir(parents=True)
 
     def record(event: str, user: int, item: int) -> str:
-        return json.dumps({"kind": "feedback", "ts": 1.7e9 + item, "request_id": "r",
-                           "user_id": str(user), "version": "1", "item_id": str(item),
-                           "event": event, "value": 0.0, "recommended": True}) + "\n"  # fmt: skip
+        return (
+            json.dumps(
+                {
+                    "kind": "feedback",
+                    "ts": 1.7e9 + item,
+                    "request_id": "r",
+                    "user_id": str(user),
+                    "version": "1",
+                    "item_id": str(item),
+                    "event": event,
+                    "value": 0.0,
+                    "recommended": True,
+                }
+            )
+            + "\n"
+        )
 
-    served = json.dumps({"kind": "recommendation", "ts": 1.7e9, "user_id": "1", "items": ["9"]})
+    served = json.dumps(
+        {
+            "kind": "recommendation",
+            "ts": 1.7e9,
+            "request_id": "r",
+            "user_id": "1",
+            "version": "1",
+            "target": "cpu-onnxruntime",
+            "model_version": "3",
+            "items": ["9"],
+            "fallback": None,
+            "history_source": "request",
+        }
+    )
     (server / "0001.jsonl").write_text(
         served + "\n" + record("click", 1, 6) + record("impression", 1, 7) + record("watch", 2, 6)
     )
@@ -178,6 +204,11 @@ def test_serving_feedback_joins_the_interactions(tmp_path: Path) -> None:
     missing = DatasetSource.model_validate({**source, "feedbackLog": str(tmp_path / "nowhere")})
     with pytest.raises(DataUnavailableError, match="feedbackLog"):
         load_source(missing)
+    # A line that is not a record of the shared schema names its file, line and field.
+    (server / "0003.jsonl").write_text(record("click", 1, 9) + '{"kind": "feedback", "ts": 1}\n')
+    with pytest.raises(DataUnavailableError, match=r"0003.jsonl line 2 .*feedback.user_id"):
+        load_source(DatasetSource.model_validate({**source, "feedbackLog": str(server)}))
+    (server / "0003.jsonl").unlink()
     # The operator's feedback volume: read when no feedbackLog is named, and absent (no
     # serving pod started yet) is no feedback rather than an error.
     plain = DatasetSource.model_validate(source)

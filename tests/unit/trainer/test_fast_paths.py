@@ -25,8 +25,14 @@ def test_top_k_is_a_stable_argsort_prefix(k: int) -> None:
 
 def test_the_grouped_scorer_equals_the_untrimmed_forward(synthetic_split: Split) -> None:
     torch.manual_seed(0)
-    shape = ModelShape(num_users=synthetic_split.num_users, num_items=synthetic_split.num_items,
-                       maxlen=16, item_dim=8, user_dim=4, num_heads=2)  # fmt: skip
+    shape = ModelShape(
+        num_users=synthetic_split.num_users,
+        num_items=synthetic_split.num_items,
+        maxlen=16,
+        item_dim=8,
+        user_dim=4,
+        num_heads=2,
+    )
     model = SSEPT(shape).eval()
     users = np.arange(1, synthetic_split.num_users + 1)
     lengths = np.random.default_rng(1).integers(0, 17, size=len(users))

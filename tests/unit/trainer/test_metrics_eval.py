@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from recops_contracts.training import EvaluationProtocol
 from recops_trainer import metrics
 from recops_trainer.baselines import Markov, Popularity
-from recops_trainer.evaluate import Protocol, Stage, evaluate
+from recops_trainer.evaluate import Stage, evaluate
 from recops_trainer.split import Split
 
 
@@ -58,7 +59,9 @@ def test_full_ranking_excludes_the_history(tiny_split: Split) -> None:
         seen["history"] = history.copy()
         return np.tile(np.array([0, 9, 8, 7, 6, 1, 0], np.float32), (len(users), 1))
 
-    result = evaluate(split, score, maxlen=4, stage=Stage.TEST, protocols=(Protocol.FULL,))
+    result = evaluate(
+        split, score, maxlen=4, stage=Stage.TEST, protocols=(EvaluationProtocol.FULL,)
+    )
     # The test input includes the validation item, left-padded.
     assert seen["history"].tolist() == [[1, 2, 3, 4], [0, 2, 4, 5]]
     # User 1 saw 1-4: only item 6 (score 0) competes with item 5 (score 1) -> rank 0.
@@ -74,7 +77,9 @@ def test_sampled_negatives_are_never_items_the_user_had(tiny_split: Split) -> No
         out[:, 6] = 1.0  # only item 6 beats anything
         return out
 
-    result = evaluate(split, score, maxlen=4, stage=Stage.VALID, protocols=(Protocol.SAMPLED,))
+    result = evaluate(
+        split, score, maxlen=4, stage=Stage.VALID, protocols=(EvaluationProtocol.SAMPLED,)
+    )
     # User 1 (valid 4, had 1-5): negatives can only be item 6 -> always above -> rank 100.
     # User 2 (valid 5, had 2, 4, 5, 6): negatives from {1, 3} score 0 = target -> rank 0.
     assert result["sampled"]["hr@10"] == pytest.approx(0.5)

@@ -67,15 +67,24 @@ def test_heads_must_divide_the_width() -> None:
 
 def test_model_folder_round_trip(tmp_path: Path) -> None:
     net = model()
-    maps = IdMaps(users=[f"u{i}" for i in range(5)], items=[str(i) for i in range(12)],
-                  popular_items=[3, 1])  # fmt: skip
+    maps = IdMaps(
+        users=[f"u{i}" for i in range(5)], items=[str(i) for i in range(12)], popular_items=[3, 1]
+    )
     folder = save_model(
-        tmp_path / "model", net, id_maps=maps, data_manifest={"hash": "abc"},
-        metrics={"test": {}}, model_version="7",
-    )  # fmt: skip
+        tmp_path / "model",
+        net,
+        id_maps=maps,
+        data_manifest={"hash": "abc"},
+        metrics={"test": {}},
+        model_version="7",
+    )
     assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "data_manifest.json", "id_maps.json", "metrics.json", "weights.pt"
-    ]  # fmt: skip
+        "config.json",
+        "data_manifest.json",
+        "id_maps.json",
+        "metrics.json",
+        "weights.pt",
+    ]
     loaded = load_model(folder)
     assert loaded.model_version == "7"
     assert loaded.config["num_items"] == 12 and loaded.config["maxlen"] == 6
@@ -97,10 +106,14 @@ def test_onnx_export_traces_without_data_dependent_branches(tmp_path: Path) -> N
     net = model()
     path = tmp_path / "m.onnx"
     torch.onnx.export(
-        net, (USERS, HISTORY), str(path), input_names=["user_ids", "history"],
-        output_names=["scores"], dynamic_axes={"user_ids": {0: "b"}, "history": {0: "b"}},
+        net,
+        (USERS, HISTORY),
+        str(path),
+        input_names=["user_ids", "history"],
+        output_names=["scores"],
+        dynamic_axes={"user_ids": {0: "b"}, "history": {0: "b"}},
         dynamo=False,
-    )  # fmt: skip
+    )
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path))

@@ -133,3 +133,41 @@ def test_training_hands_back_a_cpu_model_and_host_copies_of_its_state(
     # Copies, not views of the live parameters: training on cannot change a checkpoint.
     name, value = next(iter(state.model_state.items()))
     assert value.data_ptr() != params[name].data_ptr()
+
+
+def test_the_monitored_protocol_selects_the_kept_epoch(synthetic_split: Split) -> None:
+    hp = small_hp(epochs=6)
+    for monitor in ("sampled", "full"):
+        settings = TrainingSettings(evalEvery=1, patience=10, threads=1, monitor=monitor)
+        _, state = fit(synthetic_split, hp, settings)
+        scores = {h["epoch"]: h["val"][monitor]["ndcg@10"] for h in state.history}
+        assert state.monitor == monitor
+        assert state.best_score == max(scores.values())
+        assert scores[state.best_epoch] == state.best_score
+
+
+def test_resuming_under_another_monitor_rescores_the_kept_model(
+    synthetic_split: Split, tmp_path: Path
+) -> None:
+    sampled = TrainingSettings(evalEvery=1, patience=10, threads=1)
+    fit(synthetic_split, small_hp(epochs=3), sampled, hooks=[CheckpointHook(tmp_path, 3)])
+    state = TrainState.load(tmp_path / "checkpoint" / "state.pt")
+    kept_epoch = state.best_epoch
+    kept_full = next(h for h in state.history if h["epoch"] == kept_epoch)["val"]["full"]
+    full = TrainingSettings(evalEvery=1, patience=10, threads=1, monitor="full")
+    _, resumed = fit(synthetic_split, small_hp(epochs=4), full, resume=state)
+    # The kept model's own full-ranking score, not its sampled one, is what epoch 4 had to
+    # beat (sampled scores are several times larger on the same model).
+    new = resumed.history[-1]["val"]["full"]["ndcg@10"]
+    assert resumed.best_score == max(new, kept_full["ndcg@10"])
+    assert resumed.best_epoch == (4 if new > kept_full["ndcg@10"] else kept_epoch)
+    assert resumed.monitor == "full"
+
+
+def test_bf16_autocast_trains(synthetic_split: Split) -> None:
+    seen: list[float] = []
+    settings = TrainingSettings(evalEvery=3, patience=5, threads=1, precision="bf16")
+    for loss in ("softmax", "bce"):
+        seen.clear()
+        fit(synthetic_split, small_hp(loss=loss, epochs=3), settings, hooks=[recorder(seen)])
+        assert all(np.isfinite(seen)) and seen[-1] < seen[0]

@@ -31,8 +31,9 @@ def test_sequences_are_chronological_with_ids_remapped() -> None:
 
 def test_k_core_repeats_until_stable() -> None:
     # Dropping item x (1 rating) leaves user 2 with 1 interaction, which then goes too.
-    raw = frame([("1", "a", 0), ("1", "b", 1), ("2", "a", 0), ("2", "x", 1), ("3", "b", 0),
-                 ("3", "a", 1)])  # fmt: skip
+    raw = frame(
+        [("1", "a", 0), ("1", "b", 1), ("2", "a", 0), ("2", "x", 1), ("3", "b", 0), ("3", "a", 1)]
+    )
     kept = k_core(raw, 2)
     assert sorted(kept["user"].unique()) == ["1", "3"]
     assert sorted(kept["item"].unique()) == ["a", "b"]

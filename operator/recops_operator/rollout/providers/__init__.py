@@ -1,6 +1,6 @@
 """Analysis providers: where the engine's observations come from.
 
-- :mod:`.prometheus`: PromQL through Prometheus' HTTP API (clusters, and one machine with a
+- :mod:`.prometheus`: PromQL through the Prometheus client (clusters, and one machine with a
   local Prometheus);
 - :mod:`.scrape`: the runtime's own /metrics endpoint, read directly (one machine, no
   Prometheus).

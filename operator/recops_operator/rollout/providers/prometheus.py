@@ -1,4 +1,4 @@
-"""Observations from Prometheus' HTTP API (``/api/v1/query``, instant queries).
+"""Observations from Prometheus: the built-in metrics as PromQL, and users' own queries.
 
 A query that Prometheus refuses or that returns no sample becomes a failed observation
 (Inconclusive); Prometheus itself being unreachable, or answering 5xx, is an outage (the
@@ -11,33 +11,21 @@ import math
 import time
 from collections.abc import Mapping
 
-import httpx
-
 from recops_operator.api.rollout_policy import AnalysisMetric
+from recops_operator.clients.prometheus import PrometheusClient, QueryError, UnreachableError
 from recops_operator.rollout.actions import MeasurementPlan
 from recops_operator.rollout.observations import Observation
 from recops_operator.rollout.providers import promql
 from recops_operator.rollout.stats import Proportion
 
 
-class QueryError(Exception):
-    """Prometheus answered, but not with one number."""
-
-
-class UnreachableError(Exception):
-    """Prometheus did not answer."""
-
-
 class PrometheusProvider:
-    """Runs built-in and PromQL metrics against one default Prometheus (or a metric's own)."""
+    """Runs built-in and PromQL metrics against the client's Prometheus (or a metric's own)."""
 
-    def __init__(
-        self, address: str, timeout: float = 5.0, scope: promql.Scope = promql.NO_SCOPE
-    ) -> None:
+    def __init__(self, client: PrometheusClient, scope: promql.Scope = promql.NO_SCOPE) -> None:
         """``scope``: label matchers that select one RecModel's series (see
         :func:`promql.scope_of`); empty where Prometheus scrapes one service only."""
-        self.address = address.rstrip("/")
-        self.timeout = timeout
+        self.client = client
         self.scope = scope
 
     async def observe(
@@ -48,32 +36,21 @@ class PrometheusProvider:
         # several queries, and a scrape landing between two of them would pair one window's
         # clicks with another's requests.
         at = time.time()
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            return {
-                m.name: await self._observe_one(client, m, stable, candidate, rng, at)
-                for m in plan.metrics
-            }
+        return {
+            m.name: await self._observe_one(m, stable, candidate, rng, at) for m in plan.metrics
+        }
 
     async def _observe_one(
-        self,
-        client: httpx.AsyncClient,
-        metric: AnalysisMetric,
-        stable: str,
-        candidate: str,
-        rng: str,
-        at: float,
+        self, metric: AnalysisMetric, stable: str, candidate: str, rng: str, at: float
     ) -> Observation:
         try:
             if metric.prometheus is not None:
-                address = (metric.prometheus.address or self.address).rstrip("/")
                 query = promql.render_custom(metric.prometheus.query, stable, candidate, self.scope)
-                value = await query_scalar(client, address, query, at)
-                return Observation(value=value)
+                address = metric.prometheus.address or None
+                return Observation(value=await self.client.scalar(query, at, address))
             assert metric.builtin is not None
             queries = promql.builtin_queries(metric.builtin, stable, candidate, rng, self.scope)
-            values = {
-                k: await query_scalar(client, self.address, q, at) for k, q in queries.items()
-            }
+            values = {k: await self.client.scalar(q, at) for k, q in queries.items()}
         except UnreachableError as exc:
             return Observation.outage(str(exc))
         except QueryError as exc:
@@ -94,38 +71,3 @@ def _builtin(values: Mapping[str, float | None]) -> Observation:
         candidate=Proportion(num("cand_successes"), num("cand_trials")),
         stable=Proportion(num("stable_successes"), num("stable_trials")),
     )
-
-
-async def query_scalar(
-    client: httpx.AsyncClient, address: str, query: str, at: float | None = None
-) -> float | None:
-    """One number from an instant query (at ``at``, Unix seconds; default now): a scalar,
-    or a vector of exactly one sample.
-
-    None when the vector is empty (no data). A vector of several series is a QueryError:
-    the metric's query must aggregate (for example with ``sum``).
-    """
-    try:
-        params = {"query": query} if at is None else {"query": query, "time": f"{at:.3f}"}
-        resp = await client.get(f"{address}/api/v1/query", params=params)
-    except httpx.HTTPError as exc:
-        raise UnreachableError(f"Prometheus at {address}: {exc!r}") from exc
-    if resp.status_code >= 500:
-        raise UnreachableError(f"Prometheus at {address} answered HTTP {resp.status_code}")
-    try:
-        body = resp.json()
-    except ValueError as exc:
-        raise QueryError(f"HTTP {resp.status_code}, not JSON: {resp.text[:200]}") from exc
-    if body.get("status") != "success":
-        raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', '')} in {query!r}")
-    data = body["data"]
-    kind, result = data.get("resultType"), data.get("result")
-    if kind == "scalar":
-        return float(result[1])
-    if kind != "vector":
-        raise QueryError(f"{query!r} returned a {kind}, not a scalar or a one-sample vector")
-    if not result:
-        return None
-    if len(result) > 1:
-        raise QueryError(f"{query!r} returned {len(result)} series; aggregate it to one (sum)")
-    return float(result[0]["value"][1])

@@ -1,22 +1,22 @@
-"""The runtime's Prometheus metric names and labels (the team's shared contract)."""
+"""The runtime's series as the rollout queries them (exposed names; the shared contract
+``recops_contracts.metrics`` defines them)."""
 
 from __future__ import annotations
 
-REQUESTS = "recops_requests_total"
-LATENCY = "recops_request_latency_seconds"
-RECOMMENDATIONS = "recops_recommendations_total"
-ONLINE_HITS = "recops_online_hits_total"
-FEEDBACK_EVENTS = "recops_feedback_events_total"
-VERSION_LABEL = "version"
-# Target labels Prometheus attaches to a serving pod's series: the Prometheus operator adds
-# the namespace, and the ServiceMonitor copies the Service's recops.io/recmodel label
-# (sanitized). Model versions repeat across RecModels ("3" of one registered model is not
-# "3" of another), so every query about a RecModel's versions selects on both.
-NAMESPACE_LABEL = "namespace"
-RECMODEL_LABEL = "recops_io_recmodel"
-CODE_LABEL = "code"
-EVENT_LABEL = "event"
+from recops_contracts import metrics as _m
+from recops_contracts.feedback import CLICK
+from recops_contracts.metrics import (
+    CLIENT_CODES as CLIENT_CODES,
+    CODE_LABEL as CODE_LABEL,
+    EVENT_LABEL as EVENT_LABEL,
+    NAMESPACE_LABEL as NAMESPACE_LABEL,
+    RECMODEL_LABEL as RECMODEL_LABEL,
+    VERSION_LABEL as VERSION_LABEL,
+)
 
-# gRPC codes a caller causes: a bad request is not the candidate's failure.
-CLIENT_CODES = frozenset({"OK", "INVALID_ARGUMENT", "NOT_FOUND", "CANCELLED"})
-CLICK_EVENT = "click"
+REQUESTS = _m.total(_m.REQUESTS)
+LATENCY = _m.LATENCY
+RECOMMENDATIONS = _m.total(_m.RECOMMENDATIONS)
+ONLINE_HITS = _m.total(_m.ONLINE_HITS)
+FEEDBACK_EVENTS = _m.total(_m.FEEDBACK_EVENTS)
+CLICK_EVENT = CLICK

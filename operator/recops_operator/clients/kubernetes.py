@@ -1,8 +1,9 @@
 """An asyncio client for exactly the Kubernetes calls the operator makes.
 
-It is created once per operator process and handed to the reconcilers (never a module
-global), so tests point it at an emulated API server. Every call records its
-(group, resource, verb), which the RBAC test compares with the rules in ``rbac.py``.
+It is created once per operator process and handed to the reconcilers through the
+operator context (never a module global), so tests point it at an emulated API server.
+It addresses objects only through the table in ``kube/resources.py``; every call records
+its (group, resource, verb), which the RBAC test compares with the rules in ``rbac.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Client of the runtime's admin API (``/admin/v1/...`` on its HTTP port).
 
-The one-machine driver moves traffic with it; the operator never imports the runtime, so
-this is plain HTTP.
+The one-machine driver (``recops rollout``) builds one and moves traffic with it; the
+operator never imports the runtime, so this is plain HTTP.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ class AdminError(Exception):
 
 
 class RuntimeAdmin:
+    """One runtime's admin API; one connection pool, closed with ``aclose``."""
+
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)

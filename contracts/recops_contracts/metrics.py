@@ -1,0 +1,46 @@
+"""The runtime's Prometheus series, which rollouts, alerts and dashboards query.
+
+Families are named as registered; prometheus_client exposes a counter ``x`` as
+``x_total`` (:func:`total`). The runtime registers them, the operator's rollout analysis
+and retraining signals query them.
+"""
+
+from __future__ import annotations
+
+# Families and their labels.
+REQUESTS = "recops_requests"  # counter {version, target, code}: by gRPC status name
+LATENCY = "recops_request_latency_seconds"  # histogram {version, target}: server side
+BATCH_SIZE = "recops_batch_size"  # histogram {version, target}: requests per engine call
+QUEUE_DEPTH = "recops_queue_depth"  # gauge {version}: requests waiting for the engine
+RECOMMENDATIONS = "recops_recommendations"  # counter {version, target}: lists served
+FALLBACKS = "recops_fallbacks"  # counter {version, reason}: popularity fallbacks
+UNKNOWN_ITEMS = "recops_unknown_items"  # counter {version}: history items dropped
+FEEDBACK_EVENTS = "recops_feedback_events"  # counter {version, event}
+# counter {version}: clicks on an item the same request recommended; online hit rate =
+# hits / recommendations.
+ONLINE_HITS = "recops_online_hits"
+MODEL_INFO = "recops_model_info"  # gauge {version, target, model_version}: 1 per loaded version
+
+VERSION_LABEL = "version"
+TARGET_LABEL = "target"
+CODE_LABEL = "code"
+EVENT_LABEL = "event"
+REASON_LABEL = "reason"
+MODEL_VERSION_LABEL = "model_version"
+# The version label of requests refused before a version was chosen.
+UNVERSIONED = "none"
+
+# Target labels Prometheus attaches to a serving pod's series: the Prometheus operator adds
+# the namespace, and the ServiceMonitor copies the Service's recops.io/recmodel label
+# (sanitized). Model versions repeat across RecModels ("3" of one registered model is not
+# "3" of another), so every query about a RecModel's versions selects on both.
+NAMESPACE_LABEL = "namespace"
+RECMODEL_LABEL = "recops_io_recmodel"
+
+# gRPC codes a caller causes: a bad request is not the candidate's failure.
+CLIENT_CODES = frozenset({"OK", "INVALID_ARGUMENT", "NOT_FOUND", "CANCELLED"})
+
+
+def total(counter: str) -> str:
+    """The exposed name of a counter family."""
+    return f"{counter}_total"

@@ -1,0 +1,257 @@
+"""The training blocks of the RecModel and TrainingRun specs, which are also the sections of
+the trainer's config file: the operator renders them into a training Job, the trainer parses
+them back. Defaults are the SSE-PT paper's ML-1M configuration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from recops_contracts.wire import DnsName, Quantity, WireModel
+
+
+class DatasetFormat(StrEnum):
+    MOVIELENS_100K = "movielens-100k"
+    MOVIELENS_1M = "movielens-1m"
+    MOVIELENS_10M = "movielens-10m"
+    MOVIELENS_20M = "movielens-20m"
+    MOVIELENS_25M = "movielens-25m"
+    MOVIELENS_32M = "movielens-32m"
+    MOVIELENS_LATEST = "movielens-latest"
+    SASREC = "sasrec"
+    SYNTHETIC = "synthetic"
+
+
+class DatasetSource(WireModel):
+    """Where the interactions come from and how they are filtered."""
+
+    format: DatasetFormat = Field(
+        description="Format of the source: a GroupLens MovieLens archive, a SASRec/SSE-PT "
+        "`user item` sequence file, or the synthetic generator (tests and demos only)."
+    )
+    uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Location of the file or archive: a local path, file:// or http(s):// "
+        "(downloaded once into the cache). Empty means the GroupLens download for MovieLens "
+        "formats.",
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Expected sha256 of the file at `uri`; a mismatch fails the run.",
+    )
+    min_interactions: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="k-core filter: users and items with fewer are removed.",
+    )
+    include_feedback: bool = Field(
+        default=True,
+        description="Append the serving feedback found in feedbackLog (clicks, watches, "
+        "ratings) to the interactions.",
+    )
+    feedback_log: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Folder (in the training pod) holding `recops serve --feedback-log` "
+        "folders; their sealed segments are read when includeFeedback is on. Empty: none.",
+    )
+
+
+class Architecture(StrEnum):
+    SSE_PT = "sse-pt"
+    SASREC = "sasrec"
+
+
+class LossName(StrEnum):
+    BCE = "bce"
+    GBCE = "gbce"
+    SAMPLED_SOFTMAX = "sampled-softmax"
+    SOFTMAX = "softmax"
+
+    @property
+    def samples_negatives(self) -> bool:
+        """Whether training batches need sampled negatives (the full softmax needs none)."""
+        return self != LossName.SOFTMAX
+
+
+class ModelHyperparameters(WireModel):
+    """SSE-PT hyperparameters (the paper's ML-1M configuration is the default)."""
+
+    architecture: Architecture = Field(
+        default=Architecture.SSE_PT,
+        description="sse-pt, or sasrec (the same network without user embeddings and SSE).",
+    )
+    maxlen: int = Field(default=200, ge=2, le=2048, description="History length in items.")
+    item_dim: int = Field(default=50, ge=4, le=1024, description="Item embedding width.")
+    user_dim: int = Field(
+        default=50, ge=0, le=1024, description="User embedding width (0 for sasrec)."
+    )
+    num_blocks: int = Field(default=2, ge=1, le=12, description="Self-attention blocks.")
+    num_heads: int = Field(default=1, ge=1, le=16, description="Attention heads per block.")
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0, description="Dropout rate.")
+    sse_user_prob: float = Field(
+        default=0.92,
+        ge=0.0,
+        le=1.0,
+        description="Stochastic Shared Embeddings: probability of replacing the user id in "
+        "training (the reference's 1 - threshold_user; 0.92 on ML-1M).",
+    )
+    sse_item_prob: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Stochastic Shared Embeddings: probability of replacing a history item id "
+        "in training (the reference's 1 - threshold_item; 0.1 on ML-1M).",
+    )
+    learning_rate: float = Field(default=0.001, gt=0.0, le=1.0, description="Adam learning rate.")
+    batch_size: int = Field(default=128, ge=1, le=65536, description="Users per training batch.")
+    epochs: int = Field(default=200, ge=1, le=100000, description="Maximum training epochs.")
+    loss: LossName = Field(
+        default=LossName.BCE,
+        description="Training loss: bce (the paper's, one negative), gbce, sampled-softmax "
+        "(both with `negatives`), or softmax (cross-entropy over the whole catalogue, no "
+        "sampled negatives).",
+    )
+    negatives: int = Field(
+        default=1,
+        ge=1,
+        le=10000,
+        description="Sampled negatives per position (1 for bce; unused by softmax).",
+    )
+    seed: int = Field(default=42, ge=0, description="Random seed.")
+
+    @property
+    def effective_user_dim(self) -> int:
+        """SASRec has no user embedding, whatever userDim says."""
+        return 0 if self.architecture == Architecture.SASREC else self.user_dim
+
+    @property
+    def effective_sse(self) -> tuple[float, float]:
+        """(user, item) replacement probabilities; SASRec uses none."""
+        if self.architecture == Architecture.SASREC:
+            return 0.0, 0.0
+        return self.sse_user_prob, self.sse_item_prob
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelHyperparameters:
+        # Checked when the spec is applied, not when the training Job starts.
+        width = self.item_dim + self.effective_user_dim
+        if width % self.num_heads:
+            raise ValueError(
+                f"numHeads ({self.num_heads}) must divide the model width, itemDim + userDim "
+                f"({width}): choose a divisor, or change the widths"
+            )
+        return self
+
+
+class TrainingResources(WireModel):
+    """Ray resources for training."""
+
+    workers: int = Field(default=1, ge=1, le=512, description="Ray Train workers.")
+    cpus_per_worker: int = Field(default=2, ge=1, le=256, description="CPUs per worker.")
+    gpus_per_worker: int = Field(default=0, ge=0, le=16, description="GPUs per worker.")
+    memory: Quantity = Field(default="4Gi", description="Memory per worker pod.")
+    image: str | None = Field(
+        default=None, max_length=512, description="Trainer image; the chart's default when empty."
+    )
+    checkpoint_every: int = Field(default=5, ge=1, description="Checkpoint every N epochs.")
+    storage_path: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Checkpoint storage (local path or a URI pyarrow accepts, e.g. s3://).",
+    )
+
+
+class GateMetric(StrEnum):
+    NDCG_10 = "ndcg@10"
+    HR_10 = "hr@10"
+    NDCG_20 = "ndcg@20"
+    HR_20 = "hr@20"
+    MRR = "mrr"
+
+
+class EvaluationProtocol(StrEnum):
+    SAMPLED = "sampled"
+    FULL = "full"
+
+
+class OfflineGate(WireModel):
+    """What a newly trained version must reach to become the candidate."""
+
+    metric: GateMetric = Field(default=GateMetric.NDCG_10, description="Gating metric.")
+    protocol: EvaluationProtocol = Field(
+        default=EvaluationProtocol.SAMPLED,
+        description="sampled (100 negatives, the paper's protocol) or full ranking.",
+    )
+    minimum: float = Field(default=0.0, ge=0.0, le=1.0, description="Minimum absolute value.")
+    margin_over_champion: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Required improvement over the version holding the champion alias.",
+    )
+
+
+class MlflowSettings(WireModel):
+    """Where runs and models are tracked."""
+
+    tracking_uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="MLflow tracking URI; the chart default when empty.",
+    )
+    secret_ref: DnsName | None = Field(
+        default=None, description="Secret with MLFLOW_* environment variables (credentials)."
+    )
+    registered_model_name: str | None = Field(
+        default=None, max_length=256, description="Registry name; the RecModel's name when empty."
+    )
+
+
+class SearchDimension(WireModel):
+    """One hyperparameter's search range."""
+
+    distribution: Literal["choice", "uniform", "loguniform", "randint"] = Field(
+        description="How values are drawn."
+    )
+    values: list[float] | None = Field(default=None, description="Candidates for choice.")
+    low: float | None = Field(default=None, description="Lower bound for ranges.")
+    high: float | None = Field(default=None, description="Upper bound for ranges.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchDimension:
+        if self.distribution == "choice":
+            if not self.values:
+                raise ValueError("values: a choice needs at least one value")
+        elif self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError(f"low/high: {self.distribution} needs low < high")
+        return self
+
+
+class TuneSpec(WireModel):
+    """Ray Tune search with ASHA."""
+
+    num_samples: int = Field(default=8, ge=1, le=10000, description="Trials to run.")
+    max_concurrent: int | None = Field(default=None, ge=1, description="Trials run at once.")
+    metric: str = Field(default="ndcg@10", description="Validation metric to maximise.")
+    search_space: dict[str, SearchDimension] = Field(
+        min_length=1,
+        description="Hyperparameter (camelCase name from spec.model) to its range.",
+    )
+
+    @model_validator(mode="after")
+    def _known_parameters(self) -> TuneSpec:
+        names = {f.alias or n for n, f in ModelHyperparameters.model_fields.items()}
+        unknown = sorted(set(self.search_space) - names)
+        if unknown:
+            raise ValueError(
+                f"searchSpace: unknown hyperparameters {', '.join(unknown)}; use camelCase "
+                f"names of spec.model ({', '.join(sorted(names))})"
+            )
+        return self

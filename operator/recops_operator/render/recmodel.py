@@ -1,0 +1,46 @@
+"""Every serving object a RecModel's plan calls for: per served version and target a
+Deployment, a Service and an HPA; per target the stable and canary Services; and, once
+something is served, the ServiceMonitor and the GRPCRoute."""
+
+from __future__ import annotations
+
+from recops_operator.api.recmodel import RecModelSpec
+from recops_operator.render.common import Obj
+from recops_operator.render.serving import (
+    ServedVersion,
+    render_deployment,
+    render_grpc_route,
+    render_hpa,
+    render_role_services,
+    render_service,
+    render_service_monitor,
+)
+from recops_operator.settings import OperatorSettings
+
+
+def render_serving(
+    settings: OperatorSettings,
+    owner: Obj,
+    spec: RecModelSpec,
+    served: list[ServedVersion],
+    roles: dict[str, tuple[str, str]],
+    weights: dict[str, int],
+) -> list[Obj]:
+    """The objects of RecModel ``owner``: ``roles`` are each target's (stable, canary)
+    versions, ``weights`` the route's weight per version."""
+    namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
+    objs: list[Obj] = []
+    for sv in served:
+        objs += [render_deployment(sv, settings, owner), render_service(sv, owner)]
+        hpa = render_hpa(sv, owner)
+        if hpa is not None:
+            objs.append(hpa)
+    by_name = {t.name.value: t for t in spec.targets}
+    for target, (stable, canary) in roles.items():
+        objs += render_role_services(namespace, name, by_name[target], stable, canary, owner)
+    if served:
+        if settings.service_monitors:
+            objs.append(render_service_monitor(namespace, name, owner))
+        targets = [t for t in spec.targets if any(sv.target.name == t.name for sv in served)]
+        objs.append(render_grpc_route(namespace, name, targets, weights, settings, owner))
+    return objs

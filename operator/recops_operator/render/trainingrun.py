@@ -1,0 +1,59 @@
+"""A TrainingRun as the operator renders it: the object a RecModel starts, and the inputs
+its jobs are rendered from (the run's overrides on top of its RecModel's spec)."""
+
+from __future__ import annotations
+
+from recops_operator.api.base import API_VERSION
+from recops_operator.api.recmodel import MlflowSettings, RecModelSpec
+from recops_operator.api.trainingrun import KIND, TrainingRunSpec
+from recops_operator.render.common import Obj, labels, metadata
+from recops_operator.render.training import TrainingJobInputs
+from recops_operator.settings import OperatorSettings
+from recops_operator.timeutil import parse_duration
+from recops_operator.validation import overlay
+
+
+def render_training_run(owner: Obj, name: str, spec: TrainingRunSpec) -> Obj:
+    """The TrainingRun ``name`` a RecModel (``owner``) starts."""
+    meta = owner["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": metadata(name, meta["namespace"], labels(meta["name"], "training"), owner),
+        "spec": spec.to_wire(),
+    }
+
+
+def job_inputs(
+    settings: OperatorSettings,
+    namespace: str,
+    name: str,
+    spec: TrainingRunSpec,
+    rm: RecModelSpec,
+) -> TrainingJobInputs:
+    """The run's overrides on top of its RecModel's spec, with the operator's defaults.
+
+    Raises InvalidSpecError naming the field when an override does not fit the RecModel's.
+    """
+    mlflow = MlflowSettings(
+        tracking_uri=rm.mlflow.tracking_uri or settings.mlflow_tracking_uri,
+        secret_ref=rm.mlflow.secret_ref or settings.mlflow_secret,
+        registered_model_name=rm.mlflow.registered_model_name or spec.rec_model,
+    )
+    return TrainingJobInputs(
+        namespace=namespace,
+        run_name=name,
+        recmodel=spec.rec_model,
+        mode=spec.mode,
+        dataset=overlay(rm.dataset, spec.dataset, "dataset"),
+        model=overlay(rm.model, spec.model, "model"),
+        resources=overlay(rm.training, spec.resources, "resources"),
+        gate=rm.gate,
+        mlflow=mlflow,
+        tune=spec.tune,
+        resume_from=spec.resume_from,
+        active_deadline_seconds=int(parse_duration(spec.active_deadline))
+        if spec.active_deadline
+        else None,
+        feedback_claim=settings.feedback_claim,
+    )
