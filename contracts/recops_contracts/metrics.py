@@ -20,6 +20,10 @@ FEEDBACK_EVENTS = "recops_feedback_events"  # counter {version, event}
 # hits / recommendations.
 ONLINE_HITS = "recops_online_hits"
 MODEL_INFO = "recops_model_info"  # gauge {version, target, model_version}: 1 per loaded version
+# Drift from the training data (``recops_contracts.drift``), per full window of requests:
+DRIFT = "recops_drift"  # gauge {version, statistic}: the last full window's value
+DRIFT_TRIGGERED = "recops_drift_triggered"  # gauge {version, statistic}: 1 after the run
+DRIFT_WINDOWS = "recops_drift_windows"  # counter {version}: full windows judged
 
 VERSION_LABEL = "version"
 TARGET_LABEL = "target"
@@ -27,6 +31,7 @@ CODE_LABEL = "code"
 EVENT_LABEL = "event"
 REASON_LABEL = "reason"
 MODEL_VERSION_LABEL = "model_version"
+STATISTIC_LABEL = "statistic"
 # The version label of requests refused before a version was chosen.
 UNVERSIONED = "none"
 

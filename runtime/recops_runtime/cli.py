@@ -64,6 +64,14 @@ def serve(
     feedback_log: Annotated[
         Path | None, typer.Option(help="Folder for the rotated feedback log.")
     ] = None,
+    drift: Annotated[
+        str | None,
+        typer.Option(
+            help="Drift window and thresholds as JSON, camelCase, e.g. "
+            '\'{"window": 5000, "popularityPsi": 0.2}\' (the RecModel\'s '
+            "retraining.drift.statistics); the rest keep their defaults."
+        ),
+    ] = None,
     drain_timeout_s: Annotated[float, typer.Option(help="Most seconds SIGTERM waits.")] = 30.0,
     drain_delay_s: Annotated[
         float, typer.Option(help="Seconds to keep serving, not ready, after SIGTERM.")
@@ -75,6 +83,8 @@ def serve(
 
     from pydantic import ValidationError
 
+    from recops_contracts.drift import DriftThresholds
+    from recops_contracts.wire import describe_errors
     from recops_runtime.server import serve_until_signalled
     from recops_runtime.settings import BatchingSettings, ServeSettings
 
@@ -99,11 +109,12 @@ def serve(
             ),
             redis_url=redis_url,
             feedback_log=feedback_log,
+            drift=DriftThresholds.model_validate_json(drift) if drift else DriftThresholds(),
             drain_timeout_s=drain_timeout_s,
             drain_delay_s=drain_delay_s,
         )
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise typer.BadParameter(describe_errors(exc)) from exc
     try:
         from recops_runtime.eventloop import run
 

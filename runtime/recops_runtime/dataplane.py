@@ -12,12 +12,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recops_contracts.drift import DriftThresholds
 from recops_contracts.feedback import FeedbackRecord, RecommendationRecord
+from recops_runtime.drift import DriftMonitor, IntArray
 from recops_runtime.errors import ServiceError, Status
 from recops_runtime.feedback_log import FeedbackLog
 from recops_runtime.history import HISTORY_EVENTS, HistoryStore, InMemoryHistoryStore
@@ -64,6 +67,16 @@ def _default_loader() -> EngineLoader:
     return load_engine
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A request's answer and what drift monitoring reads of it."""
+
+    result: ScoreResult
+    fallback: str  # the fallback's reason, "" when the model answered
+    known: IntArray  # the history's items the model knows (internal ids, oldest first)
+    unknown: int  # history items it does not know
+
+
 class DataPlane:
     def __init__(
         self,
@@ -75,6 +88,7 @@ class DataPlane:
         loader: EngineLoader | None = None,
         history_limit: int = 200,
         served: ServedLists | None = None,
+        drift: DriftThresholds | None = None,
     ) -> None:
         self.batching = batching or BatchingSettings()
         self.metrics = metrics or RuntimeMetrics()
@@ -82,6 +96,7 @@ class DataPlane:
         self.feedback_log = feedback_log
         self._loader = loader or _default_loader()
         self._history_limit = history_limit
+        self.drift = drift or DriftThresholds()
         self.versions: dict[str, ModelVersion] = {}
         self.split = TrafficSplit({})
         self.served = served or LocalServedLists()
@@ -110,8 +125,11 @@ class DataPlane:
             if version is None:
                 raise ServiceError(Status.NOT_FOUND, f"version: {name!r} is not loaded")
             version_label, target_label = version.name, version.target
-            result, fallback = await self._score(version, request, history, source, deadline)
+            scored = await self._score(version, request, history, source, deadline)
+            result, fallback = scored.result, scored.fallback
             response = self._respond(version, request, result, fallback, source)
+            if version.drift is not None:
+                self._observe_drift(version, version.drift, scored)
             series = self.metrics.served(version_label, target_label)
             series.recommendations.inc()
         except ServiceError as exc:
@@ -144,12 +162,13 @@ class DataPlane:
         history: list[str],
         source: str,
         deadline: float | None,
-    ) -> tuple[ScoreResult, str]:
+    ) -> Scored:
         lookup = version.ids.items.get
         mapped = np.fromiter((lookup(i, 0) for i in history), np.int64, len(history))
         known = mapped[mapped > 0]  # 0: an id the model does not know
-        if known.size < mapped.size:
-            self.metrics.unknown_items.labels(version.name).inc(mapped.size - known.size)
+        unknown = int(mapped.size - known.size)
+        if unknown:
+            self.metrics.unknown_items.labels(version.name).inc(unknown)
         exclude = known if request.exclude_seen else NO_ITEMS
         if request.exclude_items:
             listed = np.fromiter((lookup(i, 0) for i in request.exclude_items), np.int64)
@@ -163,9 +182,24 @@ class DataPlane:
             else:
                 reason = "empty_history" if user else "unknown_user"
             self.metrics.fallbacks.labels(version.name, reason).inc()
-            return version.fallback(exclude, request.k), reason
+            return Scored(version.fallback(exclude, request.k), reason, known, unknown)
         job = ScoreJob(user, known, exclude, request.k)
-        return await version.batcher.submit(job, deadline), ""
+        return Scored(await version.batcher.submit(job, deadline), "", known, unknown)
+
+    def _observe_drift(self, version: ModelVersion, monitor: DriftMonitor, scored: Scored) -> None:
+        result = scored.result
+        top1 = float(result.scores[0]) if result.scores.size and not scored.fallback else None
+        report = monitor.observe(
+            scored.known, scored.unknown, result.items, top1, fallback=bool(scored.fallback)
+        )
+        if report is not None:
+            self.metrics.drift_window(version.name, report)
+            if report.triggered:
+                log.warning(
+                    "version %s drifted from its training data: %s",
+                    version.name,
+                    ", ".join(f"{k}={report.statistics[k]:.3f}" for k in sorted(report.triggered)),
+                )
 
     def _respond(
         self,
@@ -319,6 +353,7 @@ class DataPlane:
                     max_batch_delay_s=b.max_batch_delay_ms / 1000.0,
                     max_queue=b.max_queue,
                     inline_lone=b.inline_lone_requests,
+                    drift=self.drift,
                 ),
             )
             new.batcher.start()

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from recops_contracts import metrics as m
+from recops_contracts.drift import THRESHOLDED
 from recops_contracts.feedback import CLICK
+from recops_runtime.drift import WindowReport
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
@@ -86,6 +88,21 @@ class RuntimeMetrics:
             [version],
             registry=r,
         )
+        self.drift = Gauge(
+            m.DRIFT,
+            "Last full window's drift statistic.",
+            [version, m.STATISTIC_LABEL],
+            registry=r,
+        )
+        self.drift_triggered = Gauge(
+            m.DRIFT_TRIGGERED,
+            "1 while a statistic breached its threshold for enough windows.",
+            [version, m.STATISTIC_LABEL],
+            registry=r,
+        )
+        self.drift_windows = Counter(
+            m.DRIFT_WINDOWS, "Full windows of requests judged for drift.", [version], registry=r
+        )
         self.model_info = Gauge(
             m.MODEL_INFO,
             "1 for each loaded version.",
@@ -103,6 +120,14 @@ class RuntimeMetrics:
         self.recommendations.labels(version, target).inc(0)
         self.online_hits.labels(version).inc(0)
         self.feedback_events.labels(version, CLICK).inc(0)
+
+    def drift_window(self, version: str, report: WindowReport) -> None:
+        """Export one judged window."""
+        for statistic, value in report.statistics.items():
+            self.drift.labels(version, statistic).set(value)
+        for statistic in THRESHOLDED:
+            self.drift_triggered.labels(version, statistic).set(statistic in report.triggered)
+        self.drift_windows.labels(version).inc()
 
     def served(self, version: str, target: str) -> ServedSeries:
         series = self._served.get((version, target))

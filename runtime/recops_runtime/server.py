@@ -57,6 +57,7 @@ class RecommendationServer:
             loader=loader,
             history_limit=settings.history_max_items,
             served=served,
+            drift=settings.drift,
         )
         self.health = HealthReporter(self.plane)
         self._grpc: grpc.aio.Server | None = None

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from recops_contracts.drift import DriftThresholds
+
 
 class BatchingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -115,6 +117,10 @@ class ServeSettings(BaseModel):
     history_max_users: int = Field(default=100_000, ge=1)
     history_max_items: int = Field(default=200, ge=1)
     feedback_log: Path | None = Field(default=None, description="Feedback log folder.")
+    drift: DriftThresholds = Field(
+        default_factory=DriftThresholds,
+        description="Drift windows and thresholds (for engine folders with a drift reference).",
+    )
     drain_timeout_s: float = Field(
         default=30.0, ge=0.0, description="Most seconds shutdown waits for accepted requests."
     )

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from recops_contracts.drift import DriftThresholds
 from recops_runtime.batcher import BatchStats, DynamicBatcher
+from recops_runtime.drift import REFERENCE_FILE as DRIFT_REFERENCE_FILE, DriftMonitor, Reference
 from recops_runtime.engines.base import Engine, EngineManifest, IntArray
 from recops_runtime.engines.padding import BUCKET as LENGTH_BUCKET
 from recops_runtime.errors import ServiceError, Status
@@ -111,6 +113,8 @@ class ModelVersion:
         self.maxlen = self.manifest.input_spec.maxlen
         self.num_items = self.manifest.input_spec.num_items
         self.ready = False
+        # Traffic against the training data (None: the engine folder has no reference).
+        self.drift: DriftMonitor | None = None
         # (seconds per engine call, seconds per row and history position), from warm-up.
         self._cost: tuple[float, float] | None = None
         # One thread per engine: Engine.score is safe from one thread at a time, and a
@@ -276,6 +280,7 @@ def open_version(
     max_queue: int,
     workers: int = 1,
     inline_lone: bool = True,
+    drift: DriftThresholds | None = None,
 ) -> ModelVersion:
     """Loads, checks and warms up a version (blocking: call it from a worker thread).
 
@@ -298,6 +303,9 @@ def open_version(
             max_queue=max_queue,
             inline_lone=inline_lone,
         )
+        reference = engine_dir / DRIFT_REFERENCE_FILE
+        if drift is not None and reference.is_file():
+            version.drift = DriftMonitor(Reference.load(reference), drift)
         version.warm_up()
     except Exception as exc:
         for engine in engines:

@@ -74,6 +74,33 @@ def prepare(
     typer.echo(json.dumps(snapshot.manifest, indent=2))
 
 
+@data_app.command("ingest")
+def ingest(
+    snapshot: Annotated[Path, typer.Option(help="The parent snapshot folder.")],
+    feedback_log: Annotated[
+        Path, typer.Option(help="Folder of `recops serve --feedback-log` folders.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder to write the new snapshot to.")],
+    attribution_window: Annotated[
+        float,
+        typer.Option(help="Seconds after a recommendation in which a click on it counts."),
+    ] = 3600.0,
+) -> None:
+    """Parent snapshot + the feedback logs' new interactions = a new snapshot with lineage."""
+    from recops_trainer.ingest import ingest as run_ingest
+
+    _setup_logging()
+    try:
+        new, report = run_ingest(
+            snapshot, feedback_log, out, attribution_window_s=attribution_window
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    for example in report.invalid_examples:
+        typer.echo(f"skipped: {example}", err=True)
+    typer.echo(json.dumps(new.manifest, indent=2))
+
+
 def train(
     config: Annotated[Path, typer.Option(help="Training config (JSON or YAML, camelCase).")],
     run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,

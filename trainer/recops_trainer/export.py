@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recops_runtime.drift import REFERENCE_FILE as DRIFT_REFERENCE_FILE, Reference
 from recops_runtime.engines.base import (
     INPUT_HISTORY,
     INPUT_USER_IDS,
@@ -228,6 +229,10 @@ def export_bundle(
         _export_reference(model, example, out_dir / REFERENCE_FILE)
         opset = _export_onnx(model, example, out_dir / ONNX_FILE)
     shutil.copyfile(model_dir / ID_MAPS_FILE, out_dir / ID_MAPS_FILE)
+    # What serving compares its traffic with (drift): the data this model was trained on.
+    sequences = [np.asarray(s, dtype=np.int64) for s in snapshot.sequences]
+    drift = Reference.from_sequences(sequences, shape.num_items, shape.maxlen)
+    drift.save(out_dir / DRIFT_REFERENCE_FILE)
     info = ExportInfo(
         input_spec=InputSpec(
             maxlen=shape.maxlen,

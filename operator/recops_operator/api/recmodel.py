@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from recops_contracts.drift import DriftThresholds as DriftThresholds
 from recops_contracts.training import (
     Architecture as Architecture,
     DatasetFormat as DatasetFormat,
@@ -124,14 +125,16 @@ class DeploymentTarget(ApiModel):
 
 
 class DriftTrigger(ApiModel):
-    """Retrain when the stable version's live results drift away from its own start."""
+    """Retrain when the stable version's live results drift away from its own start, or
+    its traffic away from its training data."""
 
     enabled: bool = Field(default=False, description="Watch drift.")
-    metric: Literal["hit-rate-drop"] = Field(
+    metric: Literal["hit-rate-drop", "statistics"] = Field(
         default="hit-rate-drop",
         description="hit-rate-drop: relative drop of the stable version's online hit rate "
         "(clicks on recommended items per recommendation) from its value in the first full "
-        "window after it started serving.",
+        "window after it started serving (threshold, window, minSampleSize). statistics: any "
+        "drift statistic of the stable version triggered by its serving pods (see statistics).",
     )
     threshold: float = Field(
         default=0.2, gt=0.0, le=1.0, description="Relative drop that triggers (0.2: 20% lower)."
@@ -141,6 +144,12 @@ class DriftTrigger(ApiModel):
     )
     min_sample_size: int = Field(
         default=1000, ge=1, description="Recommendations a window needs before it is judged."
+    )
+    statistics: DriftThresholds = Field(
+        default_factory=DriftThresholds,
+        description="How serving pods measure drift from the training data (exported as "
+        "recops_drift{statistic}, alerting as RecopsDriftTriggered): window, thresholds, and "
+        "the run of breaching windows that triggers.",
     )
     cooldown: Duration = Field(
         default="6h",
@@ -278,6 +287,9 @@ class DriftStatus(ApiModel):
     baseline_hit_rate: float | None = Field(default=None, description="Hit rate at its start.")
     hit_rate: float | None = Field(default=None, description="Hit rate in the last window.")
     drop: float | None = Field(default=None, description="Relative drop from the baseline.")
+    triggered_statistics: int | None = Field(
+        default=None, description="Drift statistics triggered (metric statistics)."
+    )
     checked_at: str | None = Field(default=None, description="When it was last measured.")
     message: str | None = Field(default=None, description="Why nothing was measured, if so.")
 

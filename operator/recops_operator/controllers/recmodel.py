@@ -91,6 +91,7 @@ async def _signals(
         stable=status.stable_version,
         window_seconds=wanted.hit_rate_window_seconds,
         since_seconds=(now - since).total_seconds() if wanted.interactions else None,
+        statistics=wanted.statistics,
     )
 
 

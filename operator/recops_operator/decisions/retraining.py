@@ -23,6 +23,7 @@ class LiveSignals:
     hits: float | None = None  # online hits of that version in the drift window
     recommendations: float | None = None  # its recommendations in that window
     new_interactions: float | None = None  # feedback events since training last started
+    triggered_statistics: float | None = None  # drift statistics of that version triggered
     error: str | None = None  # why something asked for is None
 
     @property
@@ -36,9 +37,10 @@ class LiveSignals:
 class SignalsWanted:
     hit_rate_window_seconds: float | None
     interactions: bool
+    statistics: bool = False
 
     def __bool__(self) -> bool:
-        return self.hit_rate_window_seconds is not None or self.interactions
+        return self.hit_rate_window_seconds is not None or self.interactions or self.statistics
 
 
 def signals_wanted(spec: RecModelSpec, status: RecModelStatus) -> SignalsWanted:
@@ -46,9 +48,12 @@ def signals_wanted(spec: RecModelSpec, status: RecModelStatus) -> SignalsWanted:
     policy = spec.retraining
     if status.stable_version is None or status.active_training_run:
         return SignalsWanted(None, False)
-    window = parse_duration(policy.drift.window) if policy.drift.enabled else None
-    wants_runs = policy.drift.enabled or policy.schedule is not None
-    return SignalsWanted(window, policy.min_new_interactions > 0 and wants_runs)
+    drift = policy.drift
+    by_hit_rate = drift.enabled and drift.metric == "hit-rate-drop"
+    window = parse_duration(drift.window) if by_hit_rate else None
+    wants_runs = drift.enabled or policy.schedule is not None
+    statistics = drift.enabled and drift.metric == "statistics"
+    return SignalsWanted(window, policy.min_new_interactions > 0 and wants_runs, statistics)
 
 
 def watch_drift(
@@ -71,6 +76,8 @@ def watch_drift(
     if signals.error:
         drift.message = f"not measured: {signals.error}"
         return drift, None
+    if trigger.metric == "statistics":
+        return _watch_statistics(trigger, drift, signals)
     rate, count = signals.hit_rate, signals.recommendations or 0.0
     if rate is None or count < trigger.min_sample_size:
         drift.message = (
@@ -90,6 +97,23 @@ def watch_drift(
             f"({base:.4f} to {rate:.4f} over {trigger.window}; threshold {trigger.threshold:.0%})"
         )
     return drift, None
+
+
+def _watch_statistics(
+    trigger: DriftTrigger, drift: DriftStatus, signals: LiveSignals
+) -> tuple[DriftStatus, str | None]:
+    """The serving pods judge windows of requests against the training data and report
+    which statistics breached for ``consecutive`` windows (recops_drift_triggered)."""
+    count = int(signals.triggered_statistics or 0)
+    drift.triggered_statistics, drift.message = count, None
+    if not count:
+        return drift, None
+    rules = trigger.statistics
+    return drift, (
+        f"{count} drift statistic(s) of version {drift.version} stayed above their "
+        f"thresholds for {rules.consecutive} windows of {rules.window} requests "
+        "(recops_drift_triggered; the recops / Serving dashboard shows which)"
+    )
 
 
 def automatic_run(

@@ -4,9 +4,11 @@ ServiceMonitor and a GRPCRoute that splits traffic between versions."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
+from recops_contracts.drift import DriftThresholds
 from recops_operator.api.recmodel import DeploymentTarget
 from recops_operator.render.common import (
     FEEDBACK_MOUNT,
@@ -38,6 +40,8 @@ class ServedVersion:
     recmodel: str
     version: str
     target: DeploymentTarget
+    # The RecModel's retraining.drift.statistics; None: the runtime's defaults.
+    drift: DriftThresholds | None = None
 
     @property
     def name(self) -> str:
@@ -100,6 +104,8 @@ def serve_args(served: ServedVersion) -> list[str]:
     if not t.name.needs_gpu:
         workers = min(MAX_ENGINE_WORKERS, max(1, math.ceil(cpu_cores(t.resources.cpu))))
         args += ["--engine-workers", str(workers), "--engine-threads", "1"]
+    if served.drift is not None and served.drift != DriftThresholds():
+        args += ["--drift", json.dumps(served.drift.to_wire(), separators=(",", ":"))]
     return args
 
 

@@ -117,6 +117,8 @@ def build_engine(
     try:
         artifact, extra = _build_artifact(spec, bundle, staging, options)
         shutil.copyfile(bundle.id_maps, staging / ID_MAPS_FILE)
+        if bundle.drift_reference is not None:
+            shutil.copyfile(bundle.drift_reference, staging / bundle.drift_reference.name)
         info = bundle.info
         manifest = EngineManifest(
             target=spec.name,

@@ -10,6 +10,7 @@
     id_maps.json       copied from the model folder
     evaluation.npz     real users of the evaluation split (parity)
     calibration.npz    other real users' sequences (int8 calibration)
+    drift_reference.npz  the training data's item popularity and history lengths (drift)
 
 One bundle serves every target, so all engines of a model version are compared against
 the same reference on the same users.
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from recops_runtime.drift import REFERENCE_FILE as DRIFT_REFERENCE_FILE
 from recops_runtime.engines.base import ID_MAPS_FILE, InputSpec
 from recops_runtime.engines.errors import CorruptEngineError
 from recops_runtime.engines.evaluation import UserSequences
@@ -76,6 +78,12 @@ class ExportBundle:
     @property
     def id_maps(self) -> Path:
         return self._file(ID_MAPS_FILE)
+
+    @property
+    def drift_reference(self) -> Path | None:
+        """Bundles exported before drift was measured have none."""
+        path = self.root / DRIFT_REFERENCE_FILE
+        return path if path.is_file() else None
 
     def evaluation(self) -> UserSequences:
         return UserSequences.load(self._file(EVALUATION_FILE))

@@ -37,6 +37,11 @@ async def test_hit_rate_and_new_interactions_of_one_recmodel(
             books.recommendations.labels("4", "cpu-onnxruntime").inc(100)
             books.online_hits.labels("4").inc(90)
             books.feedback_events.labels("4", "click").inc(500)
+            # The serving pods of movies report two drift statistics triggered, books none.
+            movies.drift_triggered.labels("4", "popularity_psi").set(1)
+            movies.drift_triggered.labels("4", "score_psi").set(1)
+            movies.drift_triggered.labels("4", "length_psi").set(0)
+            books.drift_triggered.labels("4", "popularity_psi").set(0)
             await asyncio.sleep(1.0)
         await asyncio.sleep(1.5)
         prometheus = PrometheusClient(address, timeout=10.0)
@@ -59,6 +64,16 @@ async def test_hit_rate_and_new_interactions_of_one_recmodel(
             since_seconds=60,
         )
         assert only_count.hits is None and only_count.new_interactions == 2000
+        for name, expected in (("movies", 2), ("books", 0)):
+            drift = await read_signals(
+                prometheus,
+                promql.scope_of("ml", name),
+                stable="4",
+                window_seconds=None,
+                since_seconds=None,
+                statistics=True,
+            )
+            assert drift.error is None and drift.triggered_statistics == expected
     finally:
         for server, thread in servers:
             server.shutdown()

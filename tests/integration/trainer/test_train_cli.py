@@ -215,3 +215,38 @@ def test_no_track_trains_without_mlflow(tmp_path: Path) -> None:
     assert summary["test"]["full"]["users"] > 0
     assert (tmp_path / "out" / "model" / "weights.pt").is_file()
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_data_ingest_writes_a_snapshot_with_lineage(tmp_path: Path) -> None:
+    assert (
+        recops(tmp_path, "data", "prepare", "--format", "synthetic", "--out", "snap").returncode
+        == 0
+    )
+    parent = json.loads((tmp_path / "snap" / "manifest.json").read_text())
+    logs = tmp_path / "logs" / "pod-0"
+    logs.mkdir(parents=True)
+    click = {
+        "kind": "feedback",
+        "ts": 1.7e9,
+        "request_id": "",
+        "user_id": "new-user",
+        "version": "v1",
+        "item_id": "new-item",
+        "event": "click",
+        "value": 0.0,
+        "recommended": False,
+    }
+    (logs / "0001.jsonl").write_text(json.dumps(click) + "\nnot json\n")
+    done = recops(
+        tmp_path, "data", "ingest", "--snapshot", "snap", "--feedback-log", "logs", "--out", "new"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads(done.stdout)
+    assert manifest["lineage"]["parent"] == parent["hash"] != manifest["hash"]
+    assert manifest["stats"]["interactions"] == parent["stats"]["interactions"] + 1
+    assert manifest["lineage"]["ingested"]["invalid"] == 1
+    assert "skipped: pod-0/0001.jsonl:2:" in done.stderr
+    missing = recops(
+        tmp_path, "data", "ingest", "--snapshot", "snap", "--feedback-log", "nope", "--out", "x"
+    )
+    assert missing.returncode == 2 and "nope is not a folder" in missing.stderr

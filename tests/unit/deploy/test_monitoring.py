@@ -241,6 +241,7 @@ def test_alerts_pass_promtool_and_name_only_exported_metrics(
         "RecopsRuntimeLatencyHigh",
         "RecopsRolloutAborted",
         "RecopsTrainingFailed",
+        "RecopsDriftTriggered",
     } <= set(alerts)
 
 
@@ -324,7 +325,19 @@ def test_alerts_fire_for_a_failing_version_and_stay_quiet_for_a_healthy_one(
             "recops_trainingrun_status_completion_time", "-90000x30", trainingrun="movies-6", **run
         ),
     ]
+    # Drift: the runtime raised the trigger for one statistic of the failing RecModel only.
+    drifted = {**without_target(bad), "statistic": "popularity_psi"}
+    input_series += [
+        series("recops_drift_triggered", "1x30", **drifted),
+        series("recops_drift_triggered", "0x30", **{**drifted, "statistic": "length_psi"}),
+        series(
+            "recops_drift_triggered",
+            "0x30",
+            **{**without_target(good), "statistic": "popularity_psi"},
+        ),
+    ]
     expected = {
+        "RecopsDriftTriggered": {"severity": "warning", **drifted},
         "RecopsRuntimeErrorRateHigh": {"severity": "critical", **without_target(bad)},
         "RecopsRuntimeLatencyHigh": {"severity": "warning", **without_target(bad)},
         "RecopsRolloutAborted": {"severity": "warning", "rollout": "movies-v4", **rollout},

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from schemas import validate_object
 
+from recops_contracts.drift import DriftThresholds
 from recops_operator.api.recmodel import RecModelSpec
 from recops_operator.api.trainingrun import TrainingMode, TrainingRunSpec, TuneSpec
 from recops_operator.render.compile import CompileInputs, render_compile_job
@@ -269,6 +270,16 @@ def test_the_serve_command_is_one_the_runtime_accepts_with_workers_per_requested
     assert params["max_batch_size"] == spec.targets[0].max_batch_size
     gpu = serve_args(ServedVersion("ml", "movies", "3", spec.targets[1]))
     assert serve.make_context("serve", gpu[2:]).params["engine_workers"] is None  # runtime: 1
+    # The RecModel's drift thresholds reach the runtime whole, defaults left out.
+    drift = RecModelSpec.model_validate(
+        spec.to_wire()
+        | {"retraining": {"drift": {"statistics": {"window": 5000, "popularityPsi": 0.2}}}}
+    ).retraining.drift.statistics
+    args = serve_args(ServedVersion("ml", "movies", "3", spec.targets[0], drift))
+    flag = serve.make_context("serve", args[2:]).params["drift"]
+    assert DriftThresholds.model_validate_json(flag) == drift
+    assert DriftThresholds.model_validate_json(flag).popularity_psi == 0.2
+    assert "--drift" not in serve_args(ServedVersion("ml", "movies", "3", spec.targets[0]))
 
 
 def test_a_feedback_volume_joins_serving_logs_to_training_data(spec: RecModelSpec) -> None:

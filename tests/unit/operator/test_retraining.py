@@ -162,3 +162,26 @@ def test_signals_are_asked_for_only_when_they_can_change_a_decision() -> None:
     assert wanted.hit_rate_window_seconds == 3600 and not wanted.interactions
     counted = signals_wanted(spec(schedule="0 3 * * *", minNewInteractions=10), serving())
     assert counted.interactions and counted.hit_rate_window_seconds is None
+
+
+STATISTICS = spec(
+    drift={"enabled": True, "metric": "statistics", "statistics": {"window": 2000}},
+)
+
+
+def test_drift_statistics_triggered_by_the_serving_pods_retrain() -> None:
+    wanted = signals_wanted(STATISTICS, serving())
+    assert wanted.statistics and wanted.hit_rate_window_seconds is None
+    quiet = decide(STATISTICS, serving(), LiveSignals(version="1", triggered_statistics=0))
+    assert quiet.start_training is None
+    assert quiet.status.drift is not None and quiet.status.drift.triggered_statistics == 0
+    moved = decide(STATISTICS, quiet.status, LiveSignals(version="1", triggered_statistics=2))
+    assert moved.start_training is not None
+    assert moved.status.drift is not None and moved.status.drift.triggered_statistics == 2
+    message = next(e.message for e in moved.events if e.reason == "DriftDetected")
+    assert "2 drift statistic(s) of version 1" in message and "windows of 2000" in message
+    # Measured for a version just replaced, or not at all: nothing starts.
+    stale = decide(STATISTICS, serving(), LiveSignals(version="0", triggered_statistics=3))
+    assert stale.start_training is None
+    down = decide(STATISTICS, serving(), LiveSignals(version="1", error="refused"))
+    assert down.start_training is None

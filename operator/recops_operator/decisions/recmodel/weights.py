@@ -23,7 +23,7 @@ def served(
     for version in versions:
         built = engines_of(status, version)
         out += [
-            ServedVersion(namespace, name, version, t)
+            ServedVersion(namespace, name, version, t, spec.retraining.drift.statistics)
             for t in spec.targets
             if t.name.value in built
         ]

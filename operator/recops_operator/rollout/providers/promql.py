@@ -86,6 +86,12 @@ def clicks(version: str, rng: str, scope: Scope = NO_SCOPE) -> str:
     )
 
 
+def drift_triggered(version: str, scope: Scope = NO_SCOPE) -> str:
+    """How many drift statistics of ``version`` the runtime reports as triggered (0 while
+    none is, or before a serving pod judged its first window)."""
+    return f"count({rm.DRIFT_TRIGGERED}{_sel(version, scope=scope)} == 1) or vector(0)"
+
+
 def feedback_events(rng: str, scope: Scope = NO_SCOPE) -> str:
     """Feedback events of every version and type: the new interactions of a window."""
     return _increase(rm.FEEDBACK_EVENTS, _sel(None, scope=scope), rng)
