@@ -12,16 +12,22 @@ segment is sealed by renaming it to ``<segment>.jsonl`` once it reaches ``rotate
 or ``rotate_interval_s``, and on close. Readers only read sealed segments. After a
 crash, opening the log again truncates any ``.part`` file to its last complete line and
 seals it, so a crash loses at most the batch being written and never leaves a torn line.
-One directory belongs to one server process.
+One directory belongs to one server process, which holds an exclusive lock on its
+``.lock`` file while it runs; a second server given the same directory (two replicas on
+one shared volume) writes to a folder of its own inside it instead, with a warning, so
+neither seals or overwrites the other's segments. Readers walk the tree, so both are read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import secrets
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +37,8 @@ from typing import Any
 from recops_contracts.feedback import PART_SUFFIX, SEALED_SUFFIX
 
 log = logging.getLogger(__name__)
+
+LOCK_FILE = ".lock"
 
 
 class FeedbackLog:
@@ -57,9 +65,22 @@ class FeedbackLog:
         self._seq = 0
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
+        self._owner: int | None = None  # the locked .lock file's descriptor
 
     async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._owner = _lock(self.directory)
+        if self._owner is None:
+            shared = self.directory
+            own = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+            self.directory = shared / own
+            self.directory.mkdir()
+            self._owner = _lock(self.directory)
+            log.warning(
+                "feedback log folder %s is in use by another server; writing to %s instead",
+                shared,
+                self.directory,
+            )
         recovered = recover(self.directory)
         if recovered:
             log.warning("sealed %d feedback segment(s) left by an earlier crash", recovered)
@@ -90,6 +111,9 @@ class FeedbackLog:
         async with self._lock:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._seal)
         self._executor.shutdown(wait=True)
+        if self._owner is not None:
+            os.close(self._owner)  # releases the lock
+            self._owner = None
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -142,6 +166,17 @@ def _seal_part(part: Path) -> bool:
             os.fsync(out.fileno())
     part.rename(part.with_name(part.name.removesuffix(PART_SUFFIX) + SEALED_SUFFIX))
     return True
+
+
+def _lock(directory: Path) -> int | None:
+    """An exclusive lock on the folder's ``.lock`` file, or None when another holds it."""
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def recover(directory: Path) -> int:

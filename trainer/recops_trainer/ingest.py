@@ -34,7 +34,14 @@ from pydantic import ValidationError
 
 from recops_contracts.feedback import INTERACTION_EVENTS, SEALED_SUFFIX, parse_record
 from recops_runtime.folders import replace_folder
-from recops_trainer.snapshot import Ints, Snapshot, content_hash, read_snapshot, write_snapshot
+from recops_trainer.snapshot import (
+    Ints,
+    Snapshot,
+    content_hash,
+    read_snapshot,
+    sequence_stats,
+    write_snapshot,
+)
 
 log = logging.getLogger("recops.ingest")
 
@@ -216,26 +223,9 @@ def _extend(parent: Snapshot, events: list[_Event], report: IngestReport) -> Sna
         **{k: v for k, v in parent.manifest.items() if k not in (LINEAGE, "hash", "stats")},
         "hash": content_hash(users, items, user_ids, item_ids),
         "source": f"{parent.hash[:12]} + {report.new_interactions} feedback interactions",
-        "stats": _stats(sequences, len(user_ids), len(item_ids)),
+        "stats": sequence_stats(sequences, len(item_ids)),
     }
     return Snapshot(sequences, user_ids, item_ids, manifest)
-
-
-def _stats(sequences: list[Ints], users: int, items: int) -> dict[str, Any]:
-    lengths = np.array([len(s) for s in sequences])
-    return {
-        "users": users,
-        "items": items,
-        "interactions": int(lengths.sum()),
-        "sequence_length": {
-            "mean": float(lengths.mean()),
-            "p50": float(np.percentile(lengths, 50)),
-            "p90": float(np.percentile(lengths, 90)),
-            "p99": float(np.percentile(lengths, 99)),
-            "max": int(lengths.max()),
-            "min": int(lengths.min()),
-        },
-    }
 
 
 def _write_atomically(snapshot: Snapshot, out_dir: Path) -> None:

@@ -97,7 +97,6 @@ def build_snapshot(
     users, items = users[order], items[order]
     bounds = np.searchsorted(users, np.arange(1, len(user_ids) + 2))
     sequences = [items[bounds[u] : bounds[u + 1]] for u in range(len(user_ids))]
-    lengths = np.diff(bounds)
     manifest: dict[str, Any] = {
         "format_version": 1,
         "hash": content_hash(users, items, user_ids, item_ids),
@@ -105,21 +104,27 @@ def build_snapshot(
         "synthetic": source.format == DatasetFormat.SYNTHETIC,
         "source": origin or source.uri,
         "min_interactions": source.min_interactions,
-        "stats": {
-            "users": len(user_ids),
-            "items": len(item_ids),
-            "interactions": len(items),
-            "sequence_length": {
-                "mean": float(lengths.mean()),
-                "p50": float(np.percentile(lengths, 50)),
-                "p90": float(np.percentile(lengths, 90)),
-                "p99": float(np.percentile(lengths, 99)),
-                "max": int(lengths.max()),
-                "min": int(lengths.min()),
-            },
-        },
+        "stats": sequence_stats(sequences, len(item_ids)),
     }
     return Snapshot(sequences, user_ids, item_ids, manifest)
+
+
+def sequence_stats(sequences: list[Ints], items: int) -> dict[str, Any]:
+    """The manifest's ``stats``: sizes and the distribution of sequence lengths."""
+    lengths = np.array([len(s) for s in sequences])
+    return {
+        "users": len(sequences),
+        "items": items,
+        "interactions": int(lengths.sum()),
+        "sequence_length": {
+            "mean": float(lengths.mean()),
+            "p50": float(np.percentile(lengths, 50)),
+            "p90": float(np.percentile(lengths, 90)),
+            "p99": float(np.percentile(lengths, 99)),
+            "max": int(lengths.max()),
+            "min": int(lengths.min()),
+        },
+    }
 
 
 def write_snapshot(snapshot: Snapshot, out_dir: Path) -> Path:

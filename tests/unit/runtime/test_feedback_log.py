@@ -33,7 +33,7 @@ async def test_unsealed_records_stay_invisible_until_flushed(tmp_path: Path) -> 
     assert list(read_feedback_log(tmp_path)) == [{"n": 1}]
 
 
-def test_a_killed_writer_loses_at_most_its_last_batch(tmp_path: Path) -> None:
+async def test_a_killed_writer_loses_at_most_its_last_batch(tmp_path: Path) -> None:
     # A real process writes flushed batches, then dies mid-write without closing.
     script = textwrap.dedent(
         f"""
@@ -65,6 +65,36 @@ def test_a_killed_writer_loses_at_most_its_last_batch(tmp_path: Path) -> None:
     for segment in tmp_path.glob("*.jsonl"):
         for line in segment.read_text().splitlines():
             json.loads(line)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+    # Sealed segments only (and the lock file, which a dead process no longer holds).
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lock") == sorted(
         p.name for p in tmp_path.glob("*.jsonl")
     )
+    restarted = FeedbackLog(tmp_path)
+    await restarted.start()
+    assert restarted.directory == tmp_path  # the kill released the folder
+    await restarted.close()
+
+
+async def test_two_servers_given_one_folder_never_touch_each_others_segments(
+    tmp_path: Path,
+) -> None:
+    first = FeedbackLog(tmp_path, flush_every=1_000, rotate_bytes=100)
+    second = FeedbackLog(tmp_path, flush_every=1_000, rotate_bytes=100)
+    await first.start()
+    await second.start()  # the folder is locked: it writes to one of its own inside
+    assert first.directory == tmp_path and second.directory.parent == tmp_path
+    for n in range(20):
+        first.append({"server": 1, "n": n})
+        second.append({"server": 2, "n": n})
+        await first.flush()
+        await second.flush()
+    await first.close()
+    await second.close()
+    assert [r["n"] for r in read_feedback_log(first.directory)] == list(range(20))
+    assert [r["n"] for r in read_feedback_log(second.directory)] == list(range(20))
+    assert {r["server"] for r in read_feedback_log(second.directory)} == {2}
+    # Closed, the folder is free again: a restarted server writes to it directly.
+    again = FeedbackLog(tmp_path)
+    await again.start()
+    assert again.directory == tmp_path
+    await again.close()

@@ -92,3 +92,18 @@ def test_gate_decisions() -> None:
     assert worse.verdict == "rejected" and "champion 0.4950" in worse.reason
     low = decide(GATE, 0.1, None)
     assert low.verdict == "rejected" and "below the minimum" in low.reason
+
+
+def test_the_shipped_training_configs_parse() -> None:
+    from pathlib import Path
+
+    from recops_trainer.config import load_config
+
+    folder = Path(__file__).resolve().parents[3] / "examples" / "training"
+    configs = sorted(folder.glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        config = load_config(path)
+        assert config.dataset.uri and config.dataset.sha256, path.name
+    full = load_config(folder / "ml1m-softmax-full.yaml")
+    assert full.training.monitor == "full" and full.model.item_dim == 128
