@@ -169,11 +169,17 @@ class TrainingResources(WireModel):
 
 
 class GateMetric(StrEnum):
+    """A test metric a new version must reach; each is better when higher."""
+
     NDCG_10 = "ndcg@10"
     HR_10 = "hr@10"
     NDCG_20 = "ndcg@20"
     HR_20 = "hr@20"
     MRR = "mrr"
+    # Beyond accuracy (full protocol): the share of the catalogue the lists reach, and
+    # NDCG@10 of users with at most 5 interactions.
+    COVERAGE_10 = "coverage@10"
+    SHORT_HISTORY_NDCG_10 = "short_history_ndcg@10"
 
 
 class EvaluationProtocol(StrEnum):
@@ -184,7 +190,10 @@ class EvaluationProtocol(StrEnum):
 class OfflineGate(WireModel):
     """What a newly trained version must reach to become the candidate."""
 
-    metric: GateMetric = Field(default=GateMetric.NDCG_10, description="Gating metric.")
+    metric: GateMetric = Field(
+        default=GateMetric.NDCG_10,
+        description="Gating metric (coverage@10 needs protocol full).",
+    )
     protocol: EvaluationProtocol = Field(
         default=EvaluationProtocol.SAMPLED,
         description="sampled (100 negatives, the paper's protocol) or full ranking.",
@@ -196,6 +205,14 @@ class OfflineGate(WireModel):
         le=1.0,
         description="Required improvement over the version holding the champion alias.",
     )
+
+    @model_validator(mode="after")
+    def _coverage_is_full_ranking(self) -> OfflineGate:
+        if self.metric == GateMetric.COVERAGE_10 and self.protocol != EvaluationProtocol.FULL:
+            raise ValueError(
+                "metric: coverage@10 is measured on full ranking only; set protocol: full"
+            )
+        return self
 
 
 class MlflowSettings(WireModel):

@@ -31,6 +31,10 @@ Scorer = Callable[[Ints, Ints], Floats]
 
 SAMPLED_NEGATIVES = 100
 COLD_START_MAX = 10
+# Users with at most this many interactions: where a sequence model has least to go on.
+SHORT_HISTORY_MAX = 5
+# Nested groups of a protocol's metrics that are logged flat (``short_history_ndcg@10``).
+GROUPS = ("cold_start", "short_history")
 
 
 class Stage(StrEnum):
@@ -128,6 +132,7 @@ def evaluate(
             )
             tops.append(top_k(masked, 10))
     cold = total_lengths <= COLD_START_MAX
+    short = total_lengths <= SHORT_HISTORY_MAX
     result: dict[str, dict[str, Any]] = {}
     for protocol, parts in ranks.items():
         all_ranks = np.concatenate(parts) if parts else np.zeros(0, np.int64)
@@ -142,10 +147,17 @@ def evaluate(
                 "ndcg@10": metrics.ndcg_at(all_ranks[cold], 10),
                 "hr@10": metrics.hr_at(all_ranks[cold], 10),
             },
+            "short_history": {
+                "max_interactions": SHORT_HISTORY_MAX,
+                "users": int(short.sum()),
+                "ndcg@10": metrics.ndcg_at(all_ranks[short], 10),
+                "hr@10": metrics.hr_at(all_ranks[short], 10),
+            },
         }
         if protocol == EvaluationProtocol.FULL and tops:
             top = np.concatenate(tops)
             out["coverage@10"] = metrics.coverage(top, split.num_items)
+            out["popularity_rank@10"] = metrics.popularity_rank(top, split.item_counts())
             if genres:
                 out["genre_diversity@10"] = metrics.genre_diversity(top, genres)
         result[protocol.value] = out
@@ -156,7 +168,13 @@ def flat_metrics(result: Mapping[str, Mapping[str, Any]], prefix: TrackedStage) 
     """MLflow names (``recops_contracts.tracking.metric_key``) of the numeric metrics."""
     out: dict[str, float] = {}
     for protocol, values in result.items():
-        for name, value in values.items():
+        flat = dict(values)
+        for group in GROUPS:
+            inner = flat.pop(group, None) or {}
+            for name in ("ndcg@10", "hr@10"):
+                if name in inner:
+                    flat[f"{group}_{name}"] = inner[name]
+        for name, value in flat.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and name != "users":
                 out[metric_key(prefix, protocol, name)] = float(value)
     return out

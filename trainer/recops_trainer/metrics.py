@@ -49,6 +49,19 @@ def coverage(top_lists: Ints, num_items: int) -> float:
     return float(len(np.unique(top_lists[top_lists > 0])) / num_items)
 
 
+def popularity_rank(top_lists: Ints, item_counts: Ints) -> float:
+    """Popularity bias: the mean popularity rank of the recommended items, as a share of
+    the catalogue (0: only the most popular item; about 0.5: no preference for popular
+    items). ``item_counts[i]`` is item ``i``'s training interactions (index 0 unused)."""
+    items = top_lists[top_lists > 0]
+    if items.size == 0:
+        return 0.0
+    order = np.argsort(-item_counts[1:], kind="stable")
+    rank = np.empty(order.size, dtype=np.float64)
+    rank[order] = np.arange(order.size) / max(1, order.size - 1)
+    return float(rank[items - 1].mean())
+
+
 def intra_list_diversity(items: Sequence[int], genres: Mapping[int, frozenset[str]]) -> float:
     """Mean pairwise genre distance (1 - Jaccard) of a list; items without genres are skipped."""
     known = [genres[i] for i in items if genres.get(i)]

@@ -139,3 +139,12 @@ def test_error_descriptions_name_the_field_and_the_fix() -> None:
     assert describe_errors(caught.value).startswith("searchSpace.dropout: low/high")
     assert dotted("spec")((0, "name")) == "spec[0].name"
     assert dotted()(()) == "(root)"
+
+
+def test_a_coverage_gate_needs_full_ranking() -> None:
+    with pytest.raises(ValidationError, match="coverage@10 is measured on full ranking only"):
+        training.OfflineGate.model_validate({"metric": "coverage@10"})
+    gate = training.OfflineGate.model_validate({"metric": "coverage@10", "protocol": "full"})
+    assert (
+        tracking.metric_key("test", gate.protocol, gate.metric.value) == "test_full_coverage_at_10"
+    )

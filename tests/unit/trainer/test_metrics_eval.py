@@ -93,3 +93,34 @@ def test_baselines(tiny_split: Split) -> None:
     markov = Markov(split)(np.array([1]), np.array([[0, 0, 0, 2]]))
     # 2 was followed by 3 (user 1) and by 4 (user 2): both above every other item.
     assert set(np.argsort(-markov[0])[:2].tolist()) == {3, 4}
+
+
+def test_popularity_rank_measures_the_bias_towards_popular_items() -> None:
+    from recops_trainer.metrics import popularity_rank
+
+    counts = np.array([0, 50, 40, 30, 20, 10])  # item 1 is the most popular, item 5 the least
+    assert popularity_rank(np.array([[1, 1]]), counts) == 0.0
+    assert popularity_rank(np.array([[5]]), counts) == 1.0
+    assert popularity_rank(np.array([[1, 3, 5]]), counts) == pytest.approx(0.5)
+    assert popularity_rank(np.array([[0, 0]]), counts) == 0.0  # padding only
+
+
+def test_beyond_accuracy_metrics_are_reported_and_logged_flat() -> None:
+    from recops_trainer.evaluate import flat_metrics
+
+    result = {
+        "full": {
+            "users": 10,
+            "ndcg@10": 0.2,
+            "coverage@10": 0.4,
+            "popularity_rank@10": 0.3,
+            "short_history": {"max_interactions": 5, "users": 2, "ndcg@10": 0.1, "hr@10": 0.5},
+        }
+    }
+    assert flat_metrics(result, "test") == {
+        "test_full_ndcg_at_10": 0.2,
+        "test_full_coverage_at_10": 0.4,
+        "test_full_popularity_rank_at_10": 0.3,
+        "test_full_short_history_ndcg_at_10": 0.1,
+        "test_full_short_history_hr_at_10": 0.5,
+    }
