@@ -15,6 +15,10 @@ from recops_contracts.training import EvaluationProtocol
 # Run tags (the gate's tags are also set on the registered model version).
 TAG_TRAINING_RUN = "recops.training_run"
 TAG_DATASET_HASH = "recops.dataset_hash"
+# The data set the serving feedback was added to (a snapshot with lineage), and how many
+# feedback interactions that added.
+TAG_PARENT_DATASET_HASH = "recops.parent_dataset_hash"
+TAG_FEEDBACK_INTERACTIONS = "recops.feedback_interactions"
 TAG_PROTOCOL = "recops.protocol"
 TAG_REGISTERED_MODEL = "recops.registered_model"
 TAG_MODEL_VERSION = "recops.model_version"

@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from pydantic import ValidationError
 
-from recops_contracts.feedback import INTERACTION_EVENTS, SEALED_SUFFIX, parse_record
-from recops_contracts.wire import describe_errors
 from recops_trainer.config import DatasetFormat
 
 
@@ -250,34 +247,6 @@ def resolve_source(fmt: DatasetFormat, uri: str | None, sha256: str | None) -> P
                 path.unlink(missing_ok=True)  # a fixed upstream file is fetched again
             raise
     return path
-
-
-def read_feedback(folder: Path) -> pd.DataFrame:
-    """Interactions from `recops serve --feedback-log` folders below ``folder``.
-
-    Reads the sealed segments of every server's folder (the record schema and the segment
-    names are the shared contract, ``recops_contracts.feedback``); ``order`` is the event's
-    Unix time, so events follow the data set's own history.
-    """
-    if not folder.is_dir():
-        raise DataUnavailableError(f"dataset.feedbackLog {folder} is not a folder")
-    rows = []
-    for segment in sorted(folder.rglob(f"*{SEALED_SUFFIX}")):
-        with segment.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = parse_record(line)
-                except ValidationError as exc:
-                    raise DataUnavailableError(
-                        f"dataset.feedbackLog: {segment} line {number} is not a feedback log "
-                        f"record: {describe_errors(exc)}"
-                    ) from None
-                if record["kind"] == "feedback" and record["event"] in INTERACTION_EVENTS:
-                    rows.append((record["user_id"], record["item_id"], int(record["ts"])))
-    frame = pd.DataFrame(rows, columns=["user", "item", "order"])
-    return frame.astype({"order": "int64"})
 
 
 def read_interactions(fmt: DatasetFormat, path: Path) -> pd.DataFrame:

@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from recops_contracts.feedback import INTERACTION_EVENTS, SEALED_SUFFIX, parse_record
+from recops_contracts.wire import describe_errors
 from recops_runtime.folders import replace_folder
 from recops_trainer.snapshot import (
     Ints,
@@ -104,10 +105,21 @@ def ingest(
     attribution_window_s: float = 3600.0,
 ) -> tuple[Snapshot, IngestReport]:
     """Write the parent snapshot plus the logs' new interactions to ``out_dir``."""
-    started = time.perf_counter()
     parent = read_snapshot(parent_dir)
     if not feedback_log.is_dir():
         raise FileNotFoundError(f"--feedback-log {feedback_log} is not a folder")
+    snapshot, report = extend_with_feedback(
+        parent, feedback_log, attribution_window_s=attribution_window_s
+    )
+    _write_atomically(snapshot, out_dir)
+    return snapshot, report
+
+
+def extend_with_feedback(
+    parent: Snapshot, feedback_log: Path, *, attribution_window_s: float = 3600.0
+) -> tuple[Snapshot, IngestReport]:
+    """The parent plus the logs' new interactions, in memory, with its lineage."""
+    started = time.perf_counter()
     report = IngestReport()
     seen_segments = consumed_segments(parent.manifest)
     consumed: list[dict[str, Any]] = []
@@ -134,7 +146,7 @@ def ingest(
                     report.invalid += 1
                     if len(report.invalid_examples) < 5:
                         where = segment.relative_to(feedback_log)
-                        problem = str(exc.errors(include_url=False)[0]["msg"])
+                        problem = describe_errors(exc).split("; ")[0]
                         report.invalid_examples.append(f"{where}:{number}: {problem}")
                     continue
                 records += 1
@@ -184,7 +196,12 @@ def ingest(
     }
     report.seconds = round(time.perf_counter() - started, 3)
     snapshot.manifest[LINEAGE]["ingested"]["seconds"] = report.seconds
-    _write_atomically(snapshot, out_dir)
+    if report.invalid:
+        log.warning(
+            "skipped %d feedback log lines that are not records, e.g. %s",
+            report.invalid,
+            "; ".join(report.invalid_examples),
+        )
     return snapshot, report
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from recops_contracts.tracking import TAG_FEEDBACK_INTERACTIONS, TAG_PARENT_DATASET_HASH
 from recops_contracts.training import EvaluationProtocol
 from recops_trainer.config import TrainConfig
 from recops_trainer.evaluate import Stage, evaluate
@@ -98,6 +99,17 @@ def run_training(
     )
 
 
+def lineage_tags(snapshot: Snapshot) -> dict[str, str]:
+    """MLflow tags of a snapshot built on another one (serving feedback added)."""
+    lineage = snapshot.manifest.get("lineage")
+    if not lineage:
+        return {}
+    return {
+        TAG_PARENT_DATASET_HASH: lineage["parent"],
+        TAG_FEEDBACK_INTERACTIONS: str(lineage["ingested"]["new_interactions"]),
+    }
+
+
 def log_snapshot(snapshot: Snapshot) -> None:
     stats = snapshot.manifest["stats"]
     log.info(
@@ -109,6 +121,19 @@ def log_snapshot(snapshot: Snapshot) -> None:
         stats["interactions"],
         snapshot.hash[:12],
     )
+    lineage = snapshot.manifest.get("lineage")
+    if lineage:
+        counts = lineage["ingested"]
+        log.info(
+            "feedback: %d new interactions from %d segments on data %s (skipped: %d lines "
+            "that are not records, %d repeated events; %d for requests no log served)",
+            counts["new_interactions"],
+            counts["segments"],
+            lineage["parent"][:12],
+            counts["invalid"],
+            counts["duplicates"],
+            counts["unknown_requests"],
+        )
 
 
 def finish(

@@ -24,7 +24,15 @@ from recops_trainer.hooks import (
     CheckpointHook,
     ProgressHook,
 )
-from recops_trainer.pipeline import Outcome, finish, id_maps, log_epoch, log_snapshot, register
+from recops_trainer.pipeline import (
+    Outcome,
+    finish,
+    id_maps,
+    lineage_tags,
+    log_epoch,
+    log_snapshot,
+    register,
+)
 from recops_trainer.snapshot import Snapshot, load_source, write_snapshot
 from recops_trainer.split import leave_one_out
 from recops_trainer.train import TrainState, build_model, fit
@@ -172,6 +180,7 @@ def run_train(
                 TAG_OUTPUT: str(out.resolve()),
                 TAG_BACKEND: "ray" if ray else "local",
                 TAG_SYNTHETIC: str(bool(snapshot.manifest["synthetic"])).lower(),
+                **lineage_tags(snapshot),
             },
         )
         tracker.log_params(flat_params(config))

@@ -184,12 +184,18 @@ def load_source(
         return build_snapshot(frame, source, origin=f"synthetic(seed={synthetic_seed})")
     path = datasets.resolve_source(source.format, source.uri, source.sha256)
     frame = datasets.read_interactions(source.format, path)
-    origin = str(path.name)
+    snapshot = build_snapshot(frame, source, origin=path.name)
     folder = source.feedback_log
     if folder is None and feedback_volume and Path(feedback_volume).is_dir():
         folder = feedback_volume
-    if source.include_feedback and folder:
-        feedback = datasets.read_feedback(Path(folder))
-        frame = pd.concat([frame, feedback], ignore_index=True)
-        origin += f" + {len(feedback)} feedback events"
-    return build_snapshot(frame, source, origin=origin)
+    if not (source.include_feedback and folder):
+        return snapshot
+    if not Path(folder).is_dir():
+        raise datasets.DataUnavailableError(f"dataset.feedbackLog {folder} is not a folder")
+    # The data set is the parent, the serving feedback its new interactions: the same
+    # snapshot `recops data ingest` writes, lineage included.
+    from recops_trainer.ingest import extend_with_feedback
+
+    extended, report = extend_with_feedback(snapshot, Path(folder))
+    extended.manifest["source"] = f"{path.name} + {report.new_interactions} feedback events"
+    return extended

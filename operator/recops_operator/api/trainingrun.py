@@ -119,6 +119,13 @@ class TrainingRunStatus(ApiModel):
     metrics: dict[str, float] | None = Field(default=None, description="Offline test metrics.")
     protocol: EvaluationProtocol | None = Field(default=None, description="Evaluation protocol.")
     dataset_hash: str | None = Field(default=None, description="Dataset snapshot hash.")
+    parent_dataset_hash: str | None = Field(
+        default=None,
+        description="The data set the serving feedback was added to, when it was (lineage).",
+    )
+    feedback_interactions: int | None = Field(
+        default=None, ge=0, description="Interactions the serving feedback added."
+    )
     gate: GateVerdict | None = Field(default=None, description="Offline gate verdict.")
     engines: list[EngineStatus] | None = Field(default=None, description="Compiled engines.")
     start_time: str | None = Field(default=None, description="When the job started.")

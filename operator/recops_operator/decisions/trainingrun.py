@@ -21,8 +21,10 @@ from recops_operator.api.recmodel import EngineStatus, EvaluationProtocol
 from recops_operator.api.tracking import (
     METRICS,
     TAG_DATASET_HASH,
+    TAG_FEEDBACK_INTERACTIONS,
     TAG_GATE_REASON,
     TAG_MODEL_VERSION,
+    TAG_PARENT_DATASET_HASH,
     TAG_PROTOCOL,
     TAG_REGISTERED_MODEL,
     TrainingResult,
@@ -209,6 +211,9 @@ def _evaluate(b: _Builder) -> None:
     s.mlflow_run_id = result.run_id
     s.metrics = {k: v for k, v in result.metrics.items() if k in METRICS} or None
     s.dataset_hash = result.tags.get(TAG_DATASET_HASH)
+    s.parent_dataset_hash = result.tags.get(TAG_PARENT_DATASET_HASH)
+    added = result.tags.get(TAG_FEEDBACK_INTERACTIONS)
+    s.feedback_interactions = int(added) if added and added.isdigit() else None
     protocol = result.tags.get(TAG_PROTOCOL)
     s.protocol = EvaluationProtocol(protocol) if protocol in {"sampled", "full"} else None
     s.registered_model = result.tags.get(TAG_REGISTERED_MODEL)

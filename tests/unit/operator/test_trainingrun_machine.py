@@ -121,6 +121,17 @@ def test_the_mlflow_verdict_fills_status_and_starts_compiling() -> None:
     assert s.metrics == {"test_sampled_ndcg_at_10": 0.61}
     assert s.gate is not None and s.gate.verdict == "candidate"
     assert cond(s, "GatePassed")[0] == "True"
+    assert (s.dataset_hash, s.parent_dataset_hash, s.feedback_interactions) == ("abc", None, None)
+    # Trained on the data set plus serving feedback: the lineage reaches the status.
+    lineage = {
+        **CANDIDATE_TAGS,
+        "recops.parent_dataset_hash": "p0",
+        "recops.feedback_interactions": "42",
+    }
+    fed = decide(
+        evaluating(), "ml", "movies-g1", obs(mlflow=TrainingResult("r1", "FINISHED", {}, lineage))
+    )
+    assert (fed.status.parent_dataset_hash, fed.status.feedback_interactions) == ("p0", 42)
 
 
 def test_a_rejected_model_succeeds_without_engines() -> None:

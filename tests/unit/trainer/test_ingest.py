@@ -12,6 +12,7 @@ import pytest
 from recops_trainer import ingest as ingest_module
 from recops_trainer.config import DatasetSource
 from recops_trainer.ingest import ingest
+from recops_trainer.pipeline import lineage_tags
 from recops_trainer.snapshot import build_snapshot, read_snapshot, write_snapshot
 
 
@@ -105,7 +106,7 @@ def test_new_interactions_are_appended_in_event_time_with_every_problem_counted(
     }
     assert (report.attributed, report.late, report.repeated_items) == (1, 1, 1)
     assert (report.new_interactions, report.new_users, report.new_items) == (4, 1, 3)
-    assert report.invalid_examples[0].startswith(str(Path("pod-a") / "0001.jsonl") + ":7:")
+    assert report.invalid_examples[0].startswith(str(Path("pod-a") / "0001.jsonl") + ":7: ")
     lineage = snapshot.manifest["lineage"]
     assert lineage["parent"] == before.hash
     assert [c["segment"] for c in lineage["consumed"]] == [
@@ -113,6 +114,12 @@ def test_new_interactions_are_appended_in_event_time_with_every_problem_counted(
         str(Path("pod-b") / "0001.jsonl"),
     ]
     assert read_snapshot(tmp_path / "new").hash == snapshot.hash != before.hash
+    # Training on it tags the run with where its data came from.
+    assert lineage_tags(snapshot) == {
+        "recops.parent_dataset_hash": before.hash,
+        "recops.feedback_interactions": "4",
+    }
+    assert lineage_tags(before) == {}
 
 
 def test_ingest_is_idempotent_and_never_consumes_a_segment_twice(
