@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from recops_contracts.drift import DriftThresholds
-from recops_contracts.feedback import FeedbackRecord, RecommendationRecord
+from recops_contracts.feedback import INTERACTION_EVENTS, FeedbackRecord, RecommendationRecord
 from recops_runtime.drift import DriftMonitor, IntArray
 from recops_runtime.errors import ServiceError, Status
 from recops_runtime.feedback_log import FeedbackLog
-from recops_runtime.history import HISTORY_EVENTS, HistoryStore, InMemoryHistoryStore
+from recops_runtime.history import HistoryStore, InMemoryHistoryStore
 from recops_runtime.messages import (
     FeedbackRequest,
     FeedbackResponse,
@@ -262,7 +262,8 @@ class DataPlane:
             and await self.served.first_hit(request.request_id, served, request.item_id)
         ):
             self.metrics.online_hits.labels(version).inc()
-        if request.event in HISTORY_EVENTS:
+        # The user consumed the item; an impression does not enter the history.
+        if request.event in INTERACTION_EVENTS:
             await self.history.append(request.user_id, request.item_id)
         if self.feedback_log is not None:
             record: FeedbackRecord = {

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -119,11 +120,16 @@ class Reference:
         top = self.top_items[:top_items]
         return replace(self, top_items=top, popularity=popularity)
 
+    @cached_property
+    def _bucket_of(self) -> IntArray:
+        """Each item id's popularity bucket (built once: a catalogue can be large)."""
+        bucket = np.full(self.num_items + 1, self.top_items.size, dtype=np.int64)
+        bucket[self.top_items] = np.arange(self.top_items.size)
+        return bucket
+
     def popularity_buckets(self, items: IntArray) -> IntArray:
         """Counts of ``items`` over the top items, then "other"."""
-        position = np.full(self.num_items + 1, self.top_items.size, dtype=np.int64)
-        position[self.top_items] = np.arange(self.top_items.size)
-        return np.bincount(position[items], minlength=self.top_items.size + 1)
+        return np.bincount(self._bucket_of[items], minlength=self.top_items.size + 1)
 
     def save(self, path: Path) -> None:
         np.savez(
@@ -177,7 +183,6 @@ class DriftMonitor:
     thresholds: DriftThresholds = field(default_factory=DriftThresholds)
     windows: int = 0
     runs: dict[str, int] = field(default_factory=dict)  # consecutive breaching windows
-    last: WindowReport | None = None
     _newest: list[int] = field(default_factory=list)
     _lengths: list[int] = field(default_factory=list)
     _unknown: int = 0
@@ -232,12 +237,12 @@ class DriftMonitor:
         breached = frozenset(k for k, limit in limits.items() if stats[k] > limit)
         self.runs = {k: self.runs.get(k, 0) + 1 if k in breached else 0 for k in limits}
         triggered = frozenset(k for k, n in self.runs.items() if n >= self.thresholds.consecutive)
-        self.last = WindowReport(self.windows, stats, breached, triggered)
+        report = WindowReport(self.windows, stats, breached, triggered)
         self.windows += 1
         self._newest, self._lengths, self._top1 = [], [], []
         self._unknown = self._history_items = self._fallbacks = 0
         self._returned = set()
-        return self.last
+        return report
 
     def _score_psi(self) -> float:
         """Against the first window that had scores: the scale of a model's scores is its

@@ -10,11 +10,6 @@ from __future__ import annotations
 import collections
 from typing import Any, Protocol
 
-from recops_contracts.feedback import INTERACTION_EVENTS
-
-# Events that say the user consumed the item; impressions do not enter the history.
-HISTORY_EVENTS = INTERACTION_EVENTS
-
 
 class HistoryStore(Protocol):
     async def recent(self, user_id: str, limit: int) -> list[str]:

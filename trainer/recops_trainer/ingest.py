@@ -20,10 +20,7 @@ so clock skew between pods moves an event among its neighbours, not out of the d
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +31,13 @@ from pydantic import ValidationError
 
 from recops_contracts.feedback import INTERACTION_EVENTS, SEALED_SUFFIX, parse_record
 from recops_contracts.wire import describe_errors
-from recops_runtime.folders import replace_folder
+from recops_runtime.folders import staged_folder
+from recops_trainer.datasets import file_digest
 from recops_trainer.snapshot import (
     Ints,
     Snapshot,
     content_hash,
+    flat_interactions,
     read_snapshot,
     sequence_stats,
     write_snapshot,
@@ -83,14 +82,6 @@ class _Event:
     item: str
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def consumed_segments(manifest: dict[str, Any]) -> set[str]:
     """sha256 of every segment the snapshot's lineage consumed."""
     lineage = manifest.get(LINEAGE) or {}
@@ -111,7 +102,9 @@ def ingest(
     snapshot, report = extend_with_feedback(
         parent, feedback_log, attribution_window_s=attribution_window_s
     )
-    _write_atomically(snapshot, out_dir)
+    # Written beside, then swapped in: a crash leaves the old folder (or none).
+    with staged_folder(out_dir, "ingest") as staging:
+        write_snapshot(snapshot, staging)
     return snapshot, report
 
 
@@ -128,7 +121,7 @@ def extend_with_feedback(
     feedback_rows: list[tuple[str, str, str, str, float, int, int]] = []
     segments = sorted(feedback_log.rglob(f"*{SEALED_SUFFIX}"))
     for index, segment in enumerate(segments):
-        sha = _sha256(segment)
+        sha = file_digest(segment)
         if sha in seen_segments:
             report.skipped_segments += 1
             continue
@@ -234,8 +227,7 @@ def _extend(parent: Snapshot, events: list[_Event], report: IngestReport) -> Sna
     sequences = [
         np.concatenate([s, np.asarray(added.get(u + 1, []), np.int64)]) for u, s in enumerate(old)
     ]
-    users = np.concatenate([np.full(len(s), u + 1, np.int64) for u, s in enumerate(sequences)])
-    items = np.concatenate(sequences) if sequences else empty
+    users, items = flat_interactions(sequences)
     manifest = {
         **{k: v for k, v in parent.manifest.items() if k not in (LINEAGE, "hash", "stats")},
         "hash": content_hash(users, items, user_ids, item_ids),
@@ -243,15 +235,3 @@ def _extend(parent: Snapshot, events: list[_Event], report: IngestReport) -> Sna
         "stats": sequence_stats(sequences, len(item_ids)),
     }
     return Snapshot(sequences, user_ids, item_ids, manifest)
-
-
-def _write_atomically(snapshot: Snapshot, out_dir: Path) -> None:
-    """Beside the target, then swapped in: a crash leaves the old folder (or none)."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.ingest-", dir=out_dir.parent))
-    try:
-        write_snapshot(snapshot, staging)
-        replace_folder(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

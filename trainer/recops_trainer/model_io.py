@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from recops_runtime.folders import replace_folder
+from recops_runtime.folders import staged_folder
 from recops_trainer.model import SSEPT, ModelShape
 
 CONFIG_FILE = "config.json"
@@ -101,19 +99,13 @@ def save_model(
         "architecture": "sse-pt" if model.shape.user_dim > 0 else "sasrec",
         "hyperparameters": hyperparameters or {},
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the folder is meant to be shared
-    try:
+    with staged_folder(out_dir, "writing") as staging:
         _write_json(staging / CONFIG_FILE, config)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         torch.save(state, staging / WEIGHTS_FILE)
         _write_json(staging / ID_MAPS_FILE, id_maps.to_json())
         _write_json(staging / MANIFEST_FILE, data_manifest)
         _write_json(staging / METRICS_FILE, metrics or {})
-        replace_folder(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir
 
 

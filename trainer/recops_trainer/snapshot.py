@@ -127,15 +127,19 @@ def sequence_stats(sequences: list[Ints], items: int) -> dict[str, Any]:
     }
 
 
+def flat_interactions(sequences: list[Ints]) -> tuple[Ints, Ints]:
+    """(internal user, internal item) of every interaction, user by user, in order: what
+    the parquet file holds and the content hash covers."""
+    users = np.concatenate([np.full(len(s), u + 1, np.int64) for u, s in enumerate(sequences)])
+    return users, np.concatenate(sequences)
+
+
 def write_snapshot(snapshot: Snapshot, out_dir: Path) -> Path:
     """Write the parquet files and the manifest; returns the folder."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    users = np.concatenate(
-        [np.full(len(s), u + 1, np.int64) for u, s in enumerate(snapshot.sequences)]
-    )
+    users, items = flat_interactions(snapshot.sequences)
     positions = np.concatenate([np.arange(len(s), dtype=np.int64) for s in snapshot.sequences])
-    items = np.concatenate(snapshot.sequences)
     interactions = pd.DataFrame({"user": users, "item": items, "position": positions})
     interactions.to_parquet(out_dir / "interactions.parquet", index=False)
     pd.DataFrame(

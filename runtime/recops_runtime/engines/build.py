@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -27,7 +26,7 @@ from recops_runtime.engines.manifest import file_digests, verify_engine_dir, wri
 from recops_runtime.engines.parity import ScoreFn, check, compare, ndcg10, score_all
 from recops_runtime.engines.targets import ParityThreshold, TargetSpec, get_target
 from recops_runtime.engines.toolkits import check_toolkit, tool_versions
-from recops_runtime.folders import replace_folder
+from recops_runtime.folders import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +85,6 @@ def _build_artifact(
     return spec.artifact, dict(extra)
 
 
-def _publish(staging: Path, out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and not overwrite:
-        raise EngineError(f"{out_dir} already exists; remove it or pass overwrite")
-    replace_folder(staging, out_dir)
-
-
 def build_engine(
     bundle: Path | ExportBundle,
     target: str,
@@ -112,9 +105,7 @@ def build_engine(
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise EngineError(f"{out_dir} already exists; remove it or pass overwrite")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir, "building") as staging:
         artifact, extra = _build_artifact(spec, bundle, staging, options)
         shutil.copyfile(bundle.id_maps, staging / ID_MAPS_FILE)
         if bundle.drift_reference is not None:
@@ -157,10 +148,8 @@ def build_engine(
         manifest = manifest.model_copy(update={"parity": parity, "latency": latency})
         write_manifest(staging, manifest)
         verify_engine_dir(staging, expected_target=spec.name)
-        _publish(staging, out_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        if out_dir.exists() and not overwrite:  # appeared while building
+            raise EngineError(f"{out_dir} already exists; remove it or pass overwrite")
     log.info(
         "built %s in %s: top-10 overlap %.4f, NDCG@10 change %+.4f",
         spec.name,
