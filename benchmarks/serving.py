@@ -69,12 +69,51 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--engine-threads", type=int, default=0, help="Intra-op threads (0: `recops serve`'s)."
     )
+    parser.add_argument(
+        "--processes",
+        default="1,0",
+        help="Server processes of the `recops serve` rows, comma-separated (0: its default).",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="gRPC connections of the load generator, the same for every row (a server of "
+        "several processes spreads connections over them).",
+    )
+    parser.add_argument(
+        "--cache-users",
+        type=int,
+        default=100_000,
+        help="One more run with the per-user top-k cache on for this many users, at the "
+        "highest concurrency, reporting its hit rate on the replayed traffic (0: skip).",
+    )
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "serving-bench")
     args = parser.parse_args()
     args.targets = [t for t in args.targets.split(",") if t]
+    args.processes = [int(p) for p in args.processes.split(",") if p]
     args.sequences = None  # read once, replayed by every load run
     return args
+
+
+def server_shape(args: argparse.Namespace, processes: int) -> dict[str, int]:
+    """What `recops serve --processes P` runs on this machine (P = 0: its default)."""
+    from recops_runtime.settings import BatchingSettings, ServeSettings, usable_cpus
+
+    resolved = processes or ServeSettings(engines={"v1": Path()}).resolved_processes()
+    batching = BatchingSettings(
+        engine_workers=args.engine_workers or None,
+        engine_threads=args.engine_threads or None,
+        cpus=max(1, usable_cpus() // resolved),
+    )
+    workers = batching.resolved_engine_workers()
+    return {
+        "processes": resolved,
+        "engine_workers": workers,
+        "engine_threads": batching.resolved_engine_threads(workers),
+        "instances": resolved * workers,
+    }
 
 
 def main() -> None:
@@ -93,6 +132,8 @@ def main() -> None:
     )
     args.resolved_workers = batching.resolved_engine_workers()
     args.resolved_threads = batching.resolved_engine_threads(args.resolved_workers)
+    # Each `recops serve` row: processes, engine workers and threads per process.
+    servers = [server_shape(args, p) for p in args.processes]
     results: dict[str, Any] = {
         "model": model_label,
         "cpus": os.cpu_count(),
@@ -102,19 +143,26 @@ def main() -> None:
         "engine_workers": args.resolved_workers,
         "engine_threads": args.resolved_threads,
         "event_loop": loop_name(),
+        "connections": args.connections,
+        "servers": servers,
         "targets": {},
     }
     results["echo"] = run_echo(args)
     for target, engine_dir in engines.items():
         raw = [r for t in (1, 2) for r in raw_engine(engine_dir, args, t)]
-        parallel = []
-        if args.resolved_workers > 1:
-            parallel = [raw_parallel(engine_dir, args, args.resolved_workers, b) for b in (1, 16)]
+        instances = sorted({args.resolved_workers, *(s["instances"] for s in servers)} - {1})
+        parallel = [raw_parallel(engine_dir, args, n, b) for n in instances for b in (1, 16)]
         entry: dict[str, Any] = {
             "raw": raw,
             "raw_parallel": parallel,
-            "service": run_service(engine_dir, args, args.work),
+            "service": [
+                row for shape in servers for row in run_service(engine_dir, args, args.work, shape)
+            ],
         }
+        if args.cache_users:
+            entry["service_cached"] = run_service(
+                engine_dir, args, args.work, servers[-1], cache_users=args.cache_users
+            )
         if not args.skip_ray and target == args.targets[0]:
             entry["ray_serve"] = run_ray_peer(engine_dir, args, args.work)
         results["targets"][target] = entry

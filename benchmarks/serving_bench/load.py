@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,16 +46,20 @@ def load(
         max_users=args.max_users,
         timeout_s=10.0,
         feedback=feedback,
+        connections=min(concurrency, args.connections),
     )
     if args.sequences is None:
         args.sequences = read_sequences(args.data, max_users=args.max_users)
         freeze_heap()
     cpu_before, client_before = cpu_seconds(processes), time.process_time()
+    wall_before = time.perf_counter()
     report = run_loadtest(settings, args.sequences)
+    wall = time.perf_counter() - wall_before
     served = max(1, report.overall.ok)
-    cpu_ms = 1000 * (cpu_seconds(processes) - cpu_before) / served
+    server_cpu = cpu_seconds(processes) - cpu_before
     # The generator runs in this process (for the Ray peer, beside the Ray driver's threads).
-    client_ms = 1000 * (time.process_time() - client_before) / served
+    client_cpu = time.process_time() - client_before
+    cores = os.cpu_count() or 1
     return {
         "concurrency": concurrency,
         "feedback": feedback,
@@ -62,8 +67,12 @@ def load(
         "p50_ms": report.p50_ms,
         "p90_ms": report.p90_ms,
         "p99_ms": report.p99_ms,
-        "server_cpu_ms_per_rec": cpu_ms,
-        "client_cpu_ms_per_rec": client_ms,
+        "server_cpu_ms_per_rec": 1000 * server_cpu / served,
+        "client_cpu_ms_per_rec": 1000 * client_cpu / served,
+        # Shares of the machine's CPU time over the run (1.0: every core busy).
+        "server_cpu_share": server_cpu / (wall * cores),
+        "client_cpu_share": client_cpu / (wall * cores),
+        "connections": settings.connections,
         "error_rate": report.error_rate,
         "feedback_sent": report.feedback_sent,
         "hit_rate": report.overall.hit_rate,

@@ -10,10 +10,9 @@ def print_table(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=200)  # the table is wide; a pipe defaults to 80 columns
     for target, entry in results["targets"].items():
         best = max(r["users_per_s"] for r in entry["raw"])
-        best_parallel = max((r["users_per_s"] for r in entry["raw_parallel"]), default=0.0)
         raw = Table(title=f"{target}: raw engine ({results['model']})")
         for column in ("instances", "threads", "batch", "users/s", "ms/batch", "CPU ms/user"):
             raw.add_column(column)
@@ -27,34 +26,45 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{r['cpu_ms_per_user']:.2f}",
             )
         console.print(raw)
+        by_instances: dict[int, float] = {}
+        for r in entry["raw_parallel"]:
+            n = r["instances"]
+            by_instances[n] = max(by_instances.get(n, 0.0), r["users_per_s"])
         table = Table(
-            title=f"{target}: served by {results['engine_workers']} engine worker(s) x "
-            f"{results['engine_threads']} thread(s), {results['event_loop']} (closed "
-            "loop, load generator on the same CPUs)"
+            title=f"{target}: closed loop, one load generator process with up to "
+            f"{results.get('connections', 1)} gRPC connections on the same CPUs"
         )
-        columns = ["server", "concurrency", "clicks", "recs/s", "% of raw (1 engine)"]
-        if best_parallel:
-            columns.append(f"% of raw ({results['engine_workers']} engines)")
-        columns += ["p50 ms", "p99 ms", "errors", "server CPU ms/rec", "load gen CPU ms/rec"]
+        columns = ["server", "processes x engine workers", "concurrency", "clicks", "recs/s"]
+        columns += ["% of raw (1 engine)", "% of raw (as many engines)", "p50 ms", "p99 ms"]
+        columns += ["errors", "server CPU ms/rec", "load gen CPU ms/rec", "load gen CPU share"]
         for column in columns:
             table.add_column(column)
-        for name in ("service", "ray_serve"):
+        for name in ("service", "service_cached", "ray_serve"):
             for r in entry.get(name, []):
+                if name != "ray_serve":
+                    label, shape = "recops serve", f"{r['processes']} x {r['engine_workers']}"
+                    if "cache_hit_rate" in r:
+                        label += f", top-k cache ({100 * r['cache_hit_rate']:.0f}% hits)"
+                    instances = r["instances"]
+                else:
+                    label = "Ray Serve @serve.batch"
+                    shape = f"{results['engine_workers']} replicas"
+                    instances = results["engine_workers"]
+                same = by_instances.get(instances, best if instances == 1 else 0.0)
                 cells = [
-                    "recops serve" if name == "service" else "Ray Serve @serve.batch",
+                    label,
+                    shape,
                     str(r["concurrency"]),
                     "yes" if r.get("feedback") else "no",
                     f"{r['rps']:.0f}",
                     f"{100 * r['rps'] / best:.0f}%",
-                ]
-                if best_parallel:
-                    cells.append(f"{100 * r['rps'] / best_parallel:.0f}%")
-                cells += [
+                    f"{100 * r['rps'] / same:.0f}%" if same else "-",
                     f"{r['p50_ms']:.2f}",
                     f"{r['p99_ms']:.2f}",
                     f"{r['error_rate']:.3f}",
                     f"{r['server_cpu_ms_per_rec']:.2f}",
                     f"{r['client_cpu_ms_per_rec']:.2f}",
+                    f"{100 * r.get('client_cpu_share', 0.0):.0f}%",
                 ]
                 table.add_row(*cells)
         console.print(table)
@@ -80,12 +90,17 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     fig, (rate, tail) = plt.subplots(1, 2, figsize=(11, 4))
     for target, entry in results["targets"].items():
-        for name, label in (("service", "recops serve"), ("ray_serve", "Ray Serve")):
-            rows = [r for r in entry.get(name, []) if not r.get("feedback")]
+        lines: dict[str, list[dict[str, Any]]] = {}
+        for r in entry.get("service", []):
+            if not r.get("feedback"):
+                key = f"recops serve, {r['processes']} process(es)"
+                lines.setdefault(key, []).append(r)
+        lines["Ray Serve"] = [r for r in entry.get("ray_serve", []) if not r.get("feedback")]
+        for label, rows in lines.items():
             if not rows:
                 continue
             x = [r["concurrency"] for r in rows]
-            style = "-o" if name == "service" else "--s"
+            style = "--s" if label == "Ray Serve" else "-o"
             rate.plot(x, [r["rps"] for r in rows], style, label=f"{label}, {target}")
             tail.plot(x, [r["p99_ms"] for r in rows], style, label=f"{label}, {target}")
         best = max(r["users_per_s"] for r in entry["raw"])

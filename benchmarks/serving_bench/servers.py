@@ -22,7 +22,18 @@ from ports import ServePorts, free_port
 ECHO_SERVER = Path(__file__).with_name("echo_server.py")
 
 
-def run_service(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+def run_service(
+    engine_dir: Path,
+    args: argparse.Namespace,
+    work: Path,
+    shape: dict[str, int],
+    cache_users: int = 0,
+) -> list[dict[str, Any]]:
+    """`recops serve` of ``shape`` (processes, engine workers and threads per process).
+
+    With ``cache_users`` its per-user top-k cache is on and only the highest concurrency
+    runs; each row then says which share of its requests the cache answered.
+    """
     ports = ServePorts()
     command = [
         str(Path(sys.executable).with_name("recops")),
@@ -35,10 +46,11 @@ def run_service(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[
         "--log-level",
         "WARNING",
     ]
-    if args.engine_workers:
-        command += ["--engine-workers", str(args.engine_workers)]
-    if args.engine_threads:
-        command += ["--engine-threads", str(args.engine_threads)]
+    command += ["--processes", str(shape["processes"])]
+    command += ["--engine-workers", str(shape["engine_workers"])]
+    command += ["--engine-threads", str(shape["engine_threads"])]
+    if cache_users:
+        command += ["--topk-cache-users", str(cache_users)]
     log = (work / "serve.log").open("wb")
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
     try:
@@ -49,12 +61,40 @@ def run_service(engine_dir: Path, args: argparse.Namespace, work: Path) -> list[
         import psutil
 
         process = psutil.Process(server.pid)
+
+        def serving() -> list[Any]:  # the supervisor and its worker processes
+            return [process, *process.children(recursive=True)]
+
         target = f"127.0.0.1:{ports.grpc}"
-        rows = [load(target, c, args, lambda: [process]) for c in CONCURRENCY]
-        return [*rows, load(target, CONCURRENCY[-1], args, lambda: [process], feedback=True)]
+        if cache_users:
+            before = cache_lookups(ports.metrics)
+            row = load(target, CONCURRENCY[-1], args, serving)
+            hits, misses = (
+                a - b for a, b in zip(cache_lookups(ports.metrics), before, strict=True)
+            )
+            return [row | shape | {"cache_hit_rate": hits / max(1.0, hits + misses)}]
+        rows = [load(target, c, args, serving) for c in CONCURRENCY]
+        rows.append(load(target, CONCURRENCY[-1], args, serving, feedback=True))
+        return [row | shape for row in rows]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
+
+
+def cache_lookups(metrics_port: int) -> tuple[float, float]:
+    """The server's top-k cache hits and misses so far."""
+    import httpx
+
+    from recops_contracts import metrics as m
+
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    counts = {"hit": 0.0, "miss": 0.0}
+    for line in text.splitlines():
+        if line.startswith(m.total(m.TOPK_CACHE) + "{"):
+            for result in counts:
+                if f'result="{result}"' in line:
+                    counts[result] += float(line.rsplit(" ", 1)[1])
+    return counts["hit"], counts["miss"]
 
 
 def run_echo(args: argparse.Namespace) -> dict[str, Any]:

@@ -37,8 +37,9 @@ class DriftThresholds(WireModel):
         default=50,
         ge=1,
         le=1000,
-        description="Popularity buckets: the training data's most popular items, plus one "
-        "bucket for all others (so a large catalogue costs topItems + 1 counters).",
+        description="Popularity buckets: the training data's most popular items one each, "
+        "the next ranks in bands that double (topItems..2 topItems, ...), and one bucket for "
+        "all others (so a large catalogue costs topItems plus about ten counters).",
     )
     popularity_psi: float = Field(
         default=0.25,

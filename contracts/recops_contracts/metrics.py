@@ -24,6 +24,9 @@ MODEL_INFO = "recops_model_info"  # gauge {version, target, model_version}: 1 pe
 DRIFT = "recops_drift"  # gauge {version, statistic}: the last full window's value
 DRIFT_TRIGGERED = "recops_drift_triggered"  # gauge {version, statistic}: 1 after the run
 DRIFT_WINDOWS = "recops_drift_windows"  # counter {version}: full windows judged
+# counter {version, result}: per-user top-k cache lookups, result "hit" or "miss" (only
+# with the cache on); hit rate = hits / (hits + misses).
+TOPK_CACHE = "recops_topk_cache_lookups"
 
 VERSION_LABEL = "version"
 TARGET_LABEL = "target"
@@ -32,6 +35,7 @@ EVENT_LABEL = "event"
 REASON_LABEL = "reason"
 MODEL_VERSION_LABEL = "model_version"
 STATISTIC_LABEL = "statistic"
+RESULT_LABEL = "result"
 # The version label of requests refused before a version was chosen.
 UNVERSIONED = "none"
 

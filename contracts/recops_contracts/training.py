@@ -21,8 +21,25 @@ class DatasetFormat(StrEnum):
     MOVIELENS_25M = "movielens-25m"
     MOVIELENS_32M = "movielens-32m"
     MOVIELENS_LATEST = "movielens-latest"
+    # ml-20mx16x32: 16 train and 16 test npz shards of [user, item] pairs, no timestamps.
+    MOVIELENS_1B = "movielens-1b"
     SASREC = "sasrec"
     SYNTHETIC = "synthetic"
+
+
+# Formats large enough that training reads a prepared per-user Parquet snapshot through
+# Ray Data (one shard per worker) rather than one process's memory.
+SCALE_FORMATS = frozenset(
+    {DatasetFormat.MOVIELENS_20M, DatasetFormat.MOVIELENS_25M, DatasetFormat.MOVIELENS_1B}
+)
+
+
+class DataPipeline(StrEnum):
+    """How training reads the data."""
+
+    AUTO = "auto"
+    IN_MEMORY = "in-memory"
+    STREAMING = "streaming"
 
 
 class DatasetSource(WireModel):
@@ -60,6 +77,27 @@ class DatasetSource(WireModel):
         max_length=2048,
         description="Folder (in the training pod) holding `recops serve --feedback-log` "
         "folders; their sealed segments are read when includeFeedback is on. Empty: none.",
+    )
+    pipeline: DataPipeline = Field(
+        default=DataPipeline.AUTO,
+        description="How movielens-20m, -25m and -1b train (the other formats always "
+        "train in memory): in-memory (one process holds every sequence), streaming (each Ray "
+        "Train worker streams its shard of the prepared per-user Parquet rows with Ray Data, "
+        "in memory bounded by the block size), or auto: streaming above 20 million "
+        "interactions, in-memory below.",
+    )
+    prepared_dir: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Folder of the prepared per-user Parquet snapshot of movielens-20m, -25m "
+        "and -1b: prepared there once, and reused while the archive (name, size, modification "
+        "time) and minInteractions are unchanged. On a multi-node Ray cluster it must be "
+        "shared storage that every worker reads (see preparedClaim).",
+    )
+    prepared_claim: DnsName | None = Field(
+        default=None,
+        description="A ReadWriteMany PersistentVolumeClaim mounted in the Ray head and every "
+        "worker; the prepared snapshot lives on it (preparedDir defaults to a folder there).",
     )
 
 
@@ -203,7 +241,9 @@ class OfflineGate(WireModel):
         default=0.0,
         ge=-1.0,
         le=1.0,
-        description="Required improvement over the version holding the champion alias.",
+        description="Required improvement over the version holding the champion alias, "
+        "when both were measured on the same data set snapshot (a retraining on new feedback "
+        "has a new test split: then only minimum applies, and the canary compares them live).",
     )
 
     @model_validator(mode="after")

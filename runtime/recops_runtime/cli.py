@@ -64,6 +64,10 @@ def serve(
     feedback_log: Annotated[
         Path | None, typer.Option(help="Folder for the rotated feedback log.")
     ] = None,
+    feedback_rotate_s: Annotated[
+        float,
+        typer.Option(help="Seal the open feedback segment after this many seconds."),
+    ] = 3600.0,
     drift: Annotated[
         str | None,
         typer.Option(
@@ -76,6 +80,20 @@ def serve(
     drain_delay_s: Annotated[
         float, typer.Option(help="Seconds to keep serving, not ready, after SIGTERM.")
     ] = 0.0,
+    topk_cache_users: Annotated[
+        int,
+        typer.Option(
+            help="Keep the last top-k list of this many users: an unchanged history costs "
+            "no engine call (0: off)."
+        ),
+    ] = 0,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes sharing the gRPC port, each with its own engine workers "
+            "(default: one per usable CPU, at most 8; 1 on GPU)."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Serve recommendations over gRPC (and JSON/HTTP) from one or more engine folders."""
@@ -109,16 +127,19 @@ def serve(
             ),
             redis_url=redis_url,
             feedback_log=feedback_log,
+            feedback_rotate_s=feedback_rotate_s,
             drift=DriftThresholds.model_validate_json(drift) if drift else DriftThresholds(),
             drain_timeout_s=drain_timeout_s,
             drain_delay_s=drain_delay_s,
+            processes=processes,
+            topk_cache_users=topk_cache_users,
         )
     except ValidationError as exc:
         raise typer.BadParameter(describe_errors(exc)) from exc
     try:
         from recops_runtime.eventloop import run
 
-        run(serve_until_signalled(settings))
+        code = run(serve_until_signalled(settings))
     except Exception as exc:
         from recops_runtime.errors import ServiceError
 
@@ -126,6 +147,8 @@ def serve(
             typer.echo(f"recops serve: {exc.message}", err=True)
             raise typer.Exit(2) from exc
         raise
+    if code:
+        raise typer.Exit(code)
 
 
 def loadtest(
@@ -139,11 +162,32 @@ def loadtest(
     duration_s: Annotated[float, typer.Option(help="Most seconds to run.")] = 30.0,
     k: Annotated[int, typer.Option(help="Items per recommendation.")] = 10,
     feedback: Annotated[bool, typer.Option(help="Click when the true next item is hit.")] = True,
+    watch: Annotated[
+        bool,
+        typer.Option(help="Also send the true next item as a watch, recommended or not."),
+    ] = False,
+    holdout: Annotated[
+        int, typer.Option(help="Requests cut each sequence among its last N items.")
+    ] = 1,
+    sessions: Annotated[
+        bool,
+        typer.Option(
+            help="Replay every user's last --holdout items in order, users interleaved, "
+            "instead of a random user and cut per request."
+        ),
+    ] = False,
     send_history: Annotated[
         bool, typer.Option(help="Send histories (off: use the service's history store).")
     ] = True,
     max_users: Annotated[int | None, typer.Option(help="Replay only the first N users.")] = None,
     processes: Annotated[int, typer.Option(help="Client processes.")] = 1,
+    connections: Annotated[
+        int,
+        typer.Option(
+            help="gRPC connections per client process (a multi-process server spreads "
+            "connections, not requests, over its processes)."
+        ),
+    ] = 1,
     timeout_s: Annotated[float, typer.Option(help="Per-request deadline.")] = 5.0,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the report as JSON ('-': stdout).")
@@ -170,9 +214,13 @@ def loadtest(
             duration_s=duration_s,
             k=k,
             feedback=feedback,
+            watch=watch,
+            sessions=sessions,
+            holdout=holdout,
             send_history=send_history,
             max_users=max_users,
             processes=processes,
+            connections=connections,
             timeout_s=timeout_s,
         )
     except ValidationError as exc:

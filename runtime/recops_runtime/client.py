@@ -30,10 +30,16 @@ _EVENT_VALUES = {
 
 
 class RecommenderClient:
-    def __init__(self, target: str, *, timeout_s: float | None = 5.0) -> None:
+    def __init__(
+        self, target: str, *, timeout_s: float | None = 5.0, own_connection: bool = False
+    ) -> None:
+        """``own_connection``: open a connection of this client's own rather than share
+        one with the process's other clients of the same target; a server of several
+        processes hands each connection to one of them."""
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = grpc.aio.insecure_channel(target)
+        options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
+        self._channel = grpc.aio.insecure_channel(target, options=options)
         self._stub = pb_grpc.RecommenderStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def __aenter__(self) -> RecommenderClient:

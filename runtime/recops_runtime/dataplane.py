@@ -37,6 +37,7 @@ from recops_runtime.metrics import UNVERSIONED, RuntimeMetrics
 from recops_runtime.routing import TrafficSplit
 from recops_runtime.served import LocalServedLists, Served, ServedLists
 from recops_runtime.settings import BatchingSettings
+from recops_runtime.topk_cache import TopKCache, cache_key
 from recops_runtime.versions import (
     NO_ITEMS,
     EngineLoader,
@@ -49,7 +50,7 @@ from recops_runtime.versions import (
 log = logging.getLogger(__name__)
 
 
-def _runs_on_gpu(engine_dir: Path) -> bool:
+def runs_on_gpu(engine_dir: Path) -> bool:
     """Whether the engine folder's target needs a GPU (False when unreadable: the loader
     refuses such a folder with the reason)."""
     from recops_runtime.engines.manifest import read_manifest
@@ -89,6 +90,7 @@ class DataPlane:
         history_limit: int = 200,
         served: ServedLists | None = None,
         drift: DriftThresholds | None = None,
+        topk_cache_users: int = 0,
     ) -> None:
         self.batching = batching or BatchingSettings()
         self.metrics = metrics or RuntimeMetrics()
@@ -99,8 +101,12 @@ class DataPlane:
         self.drift = drift or DriftThresholds()
         self.versions: dict[str, ModelVersion] = {}
         self.split = TrafficSplit({})
+        self.topk_cache = TopKCache(topk_cache_users) if topk_cache_users else None
+        # Bumped at every load of a version name: cached lists of the old engine never match.
+        self._generations: dict[str, int] = {}
         self.served = served or LocalServedLists()
         self._load_lock = asyncio.Lock()
+        self._staged: dict[str, ModelVersion] = {}
         self.draining = False
 
     # ---- requests -------------------------------------------------------------------
@@ -184,7 +190,17 @@ class DataPlane:
             self.metrics.fallbacks.labels(version.name, reason).inc()
             return Scored(version.fallback(exclude, request.k), reason, known, unknown)
         job = ScoreJob(user, known, exclude, request.k)
-        return Scored(await version.batcher.submit(job, deadline), "", known, unknown)
+        cache = self.topk_cache
+        if cache is None or not request.user_id:
+            return Scored(await version.batcher.submit(job, deadline), "", known, unknown)
+        generation = self._generations.get(version.name, 0)
+        key = cache_key(version.name, generation, user, known, exclude, request.k)
+        cached = cache.get(request.user_id, key)
+        self.metrics.topk_cache(version.name, hit=cached is not None)
+        if cached is None:
+            cached = await version.batcher.submit(job, deadline)
+            cache.put(request.user_id, key, cached)
+        return Scored(cached, "", known, unknown)
 
     def _observe_drift(self, version: ModelVersion, monitor: DriftMonitor, scored: Scored) -> None:
         result = scored.result
@@ -333,6 +349,16 @@ class DataPlane:
 
     async def load_version(self, name: str, engine_dir: Path) -> ModelVersion:
         """Loads (or replaces) a version; requests keep flowing to the old one meanwhile."""
+        await self.stage_version(name, engine_dir)
+        return await self.commit_version(name)
+
+    async def stage_version(self, name: str, engine_dir: Path) -> ModelVersion:
+        """Loads, checks and warms up a version without serving it yet.
+
+        The first half of a two-phase load: a server of several processes stages the
+        version in every process (the slow step, and the one that can fail) before any of
+        them serves it, then commits it everywhere (:meth:`commit_version`).
+        """
         if not name or len(name) > 63:
             raise ServiceError(Status.INVALID_ARGUMENT, "version: 1 to 63 characters")
         if not engine_dir.is_dir():
@@ -340,7 +366,7 @@ class DataPlane:
         async with self._load_lock:
             loop = asyncio.get_running_loop()
             b = self.batching
-            workers = b.resolved_engine_workers(gpu=_runs_on_gpu(engine_dir))
+            workers = b.resolved_engine_workers(gpu=runs_on_gpu(engine_dir))
             new = await loop.run_in_executor(
                 None,
                 lambda: open_version(
@@ -357,9 +383,23 @@ class DataPlane:
                     drift=self.drift,
                 ),
             )
+            replaced = self._staged.pop(name, None)
+            self._staged[name] = new
+        if replaced is not None:
+            await replaced.close()
+        return new
+
+    async def commit_version(self, name: str) -> ModelVersion:
+        """Serves a staged version (replacing one of the same name); cannot fail once
+        staged, so every process of a server switches together."""
+        async with self._load_lock:
+            new = self._staged.pop(name, None)
+            if new is None:
+                raise ServiceError(Status.NOT_FOUND, f"version: {name!r} is not staged")
             new.batcher.start()
             old = self.versions.get(name)
             self.versions[name] = new  # the swap: new requests go to the new engine
+            self._generations[name] = self._generations.get(name, 0) + 1
             self.split.add(name)
             self.metrics.version_loaded(name, new.target, new.model_version)
         if old is not None:
@@ -367,6 +407,15 @@ class DataPlane:
                 self.metrics.version_unloaded(name, old.target, old.model_version)
             await old.close()  # answers what it had already accepted
         return new
+
+    async def discard_staged(self, name: str) -> bool:
+        """Frees a staged version that will not be committed; False when none was."""
+        async with self._load_lock:
+            staged = self._staged.pop(name, None)
+        if staged is None:
+            return False
+        await staged.close()
+        return True
 
     async def unload_version(self, name: str) -> None:
         async with self._load_lock:
@@ -396,7 +445,8 @@ class DataPlane:
     async def drain(self) -> None:
         """Refuses new requests, answers every accepted one, then flushes the log."""
         self.draining = True
-        await asyncio.gather(*(v.close() for v in list(self.versions.values())))
+        staged, self._staged = list(self._staged.values()), {}
+        await asyncio.gather(*(v.close() for v in [*self.versions.values(), *staged]))
         if self.feedback_log is not None:
             await self.feedback_log.close()
         await self.history.close()

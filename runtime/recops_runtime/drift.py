@@ -10,9 +10,11 @@ rejects for differences nobody would act on, while a distance with a threshold s
 the traffic moved. The statistics:
 
 - ``popularity_psi`` and ``popularity_linf``: the newest history item of each request,
-  bucketed as the training data's top items plus one "other" bucket (so a catalogue of a
-  million items costs ``top_items + 1`` counters); population stability index and the
-  largest change of one bucket's share.
+  bucketed as the training data's top items one by one, the next ranks in bands that
+  double (a trend among mid-catalogue titles moves a band's share, where one "other"
+  bucket would hide it), and one bucket for the rest (so a catalogue of a million items
+  costs ``top_items`` plus about ten counters); population stability index and the largest
+  change of one bucket's share.
 - ``unknown_item_rate``: history items the model does not know, per history item.
 - ``length_psi``: history lengths, in the training data's quantile bins.
 - ``cold_start_share``: requests answered by the popularity fallback.
@@ -91,6 +93,10 @@ class Reference:
     lengths: IntArray  # training histories per length bin
     num_items: int
     maxlen: int  # histories are compared as the model reads them: their last maxlen items
+    # Bucketing (see ``head``): the first ``own`` of top_items get a bucket each (None: all),
+    # then top_items[own:band_ends[0]], [band_ends[0]:band_ends[1]], ... one band each.
+    own: int | None = None
+    band_ends: tuple[int, ...] = ()
 
     @classmethod
     def from_sequences(
@@ -112,24 +118,38 @@ class Reference:
         return cls(top, popularity, edges, bucket_counts(lengths, edges), num_items, maxlen)
 
     def head(self, top_items: int) -> Reference:
-        """The same reference with only its ``top_items`` most popular items bucketed."""
-        if top_items >= self.top_items.size:
-            return self
-        rest = self.popularity[top_items:].sum()
-        popularity = np.append(self.popularity[:top_items], rest)
-        top = self.top_items[:top_items]
-        return replace(self, top_items=top, popularity=popularity)
+        """The reference as a monitor buckets it: its ``top_items`` most popular items one
+        bucket each, the kept ranks after them in bands that double (top..2 top, 2 top..4
+        top, ...), and the rest in one "other" bucket."""
+        kept = self.top_items.size
+        own = min(top_items, kept)
+        ends: list[int] = []
+        while (ends[-1] if ends else own) < kept:
+            ends.append(min(2 * (ends[-1] if ends else own), kept))
+        starts = [own, *ends[:-1]]
+        popularity = np.concatenate(
+            [
+                self.popularity[:own],
+                [self.popularity[a:b].sum() for a, b in zip(starts, ends, strict=True)],
+                self.popularity[kept:],
+            ]
+        ).astype(np.int64)
+        return replace(self, popularity=popularity, own=own, band_ends=tuple(ends))
 
     @cached_property
     def _bucket_of(self) -> IntArray:
         """Each item id's popularity bucket (built once: a catalogue can be large)."""
-        bucket = np.full(self.num_items + 1, self.top_items.size, dtype=np.int64)
-        bucket[self.top_items] = np.arange(self.top_items.size)
+        own = self.top_items.size if self.own is None else self.own
+        bucket = np.full(self.num_items + 1, self.popularity.size - 1, dtype=np.int64)
+        bucket[self.top_items[:own]] = np.arange(own)
+        starts = (own, *self.band_ends[:-1])
+        for band, (start, end) in enumerate(zip(starts, self.band_ends, strict=True)):
+            bucket[self.top_items[start:end]] = own + band
         return bucket
 
     def popularity_buckets(self, items: IntArray) -> IntArray:
-        """Counts of ``items`` over the top items, then "other"."""
-        return np.bincount(self._bucket_of[items], minlength=self.top_items.size + 1)
+        """Counts of ``items`` over the reference's buckets (top items, bands, other)."""
+        return np.bincount(self._bucket_of[items], minlength=self.popularity.size)
 
     def save(self, path: Path) -> None:
         np.savez(

@@ -96,6 +96,10 @@ class FeedbackLog:
     async def flush(self) -> None:
         async with self._lock:
             if not self._buffer:
+                # An idle log seals its aged segment too: training reads the last events
+                # without waiting for a next one.
+                if self._part is not None and self._aged():
+                    await asyncio.get_running_loop().run_in_executor(self._executor, self._seal)
                 return
             lines, self._buffer = self._buffer, []
             await asyncio.get_running_loop().run_in_executor(self._executor, self._write, lines)
@@ -124,10 +128,7 @@ class FeedbackLog:
                 log.exception("could not write the feedback log; will retry")
 
     def _write(self, lines: list[str]) -> None:
-        if self._part is not None and (
-            self._part_bytes >= self.rotate_bytes
-            or time.time() - self._part_opened >= self.rotate_interval_s
-        ):
+        if self._part is not None and (self._part_bytes >= self.rotate_bytes or self._aged()):
             self._seal()
         if self._part is None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -145,6 +146,9 @@ class FeedbackLog:
             out.flush()
             os.fsync(out.fileno())
         self._part_bytes += len(data)
+
+    def _aged(self) -> bool:
+        return time.time() - self._part_opened >= self.rotate_interval_s
 
     def _seal(self) -> None:
         if self._part is None:
@@ -185,8 +189,10 @@ def recover(directory: Path) -> int:
 
 
 def read_feedback_log(directory: Path) -> Iterator[dict[str, Any]]:
-    """Every record of the sealed segments, oldest segment first."""
-    for segment in sorted(directory.glob(f"*{SEALED_SUFFIX}")):
+    """Every record of the sealed segments in the folder's tree (a server of several
+    processes writes one folder each inside it), oldest segment first."""
+    segments = directory.rglob(f"*{SEALED_SUFFIX}")
+    for segment in sorted(segments, key=lambda path: (path.name, str(path))):
         with segment.open(encoding="utf-8") as lines:
             for line in lines:
                 if line.strip():

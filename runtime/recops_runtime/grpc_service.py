@@ -120,10 +120,15 @@ class HealthReporter:
         self._known = current
 
 
-def build_grpc_server(plane: DataPlane, health_reporter: HealthReporter) -> grpc.aio.Server:
+def build_grpc_server(
+    plane: DataPlane, health_reporter: HealthReporter, *, reuse_port: bool = False
+) -> grpc.aio.Server:
+    """``reuse_port``: share the port with the other processes of one server (the kernel
+    spreads incoming connections among them); off, a second server on a taken port fails
+    instead of silently splitting its traffic."""
     server = grpc.aio.server(
         options=[
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
         ]
     )

@@ -30,13 +30,20 @@ class InMemoryHistoryStore:
         )
 
     async def recent(self, user_id: str, limit: int) -> list[str]:
+        return self.recent_now(user_id, limit)
+
+    async def append(self, user_id: str, item_id: str) -> None:
+        self.append_now(user_id, item_id)
+
+    def recent_now(self, user_id: str, limit: int) -> list[str]:
+        """:meth:`recent` without the await (the store never waits)."""
         items = self._users.get(user_id)
         if not items:
             return []
         self._users.move_to_end(user_id)
         return list(items)[-limit:]
 
-    async def append(self, user_id: str, item_id: str) -> None:
+    def append_now(self, user_id: str, item_id: str) -> None:
         items = self._users.get(user_id)
         if items is None:
             items = self._users[user_id] = collections.deque(maxlen=self.max_items)

@@ -37,6 +37,7 @@ from recops_runtime.messages import FeedbackRequest, RecommendRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STOPPING_KEY = web.AppKey("stopping", list)
+INTERNAL_PREFIX = "/internal/v1"
 
 
 def _error(status: Status, message: str) -> web.Response:
@@ -115,8 +116,14 @@ def _timeout(request: web.Request) -> float | None:
 
 
 def build_http_app(
-    plane: DataPlane, on_versions_changed: Callable[[], Awaitable[None]]
+    plane: DataPlane,
+    on_versions_changed: Callable[[], Awaitable[None]],
+    *,
+    internal: bool = False,
 ) -> web.Application:
+    """The application, admin and health routes; ``internal`` adds the two-phase version
+    load a multi-process server's supervisor drives (:mod:`recops_runtime.fanout`), only
+    on a worker process's private loopback port."""
     app = web.Application(middlewares=[_errors], client_max_size=4 * 1024 * 1024)
     app[STOPPING_KEY] = [False]
 
@@ -195,6 +202,26 @@ def build_http_app(
         info = next(v for v in plane.model_info().versions if v.version == name)
         return web.json_response(asdict(info), status=201)
 
+    async def stage_version(request: web.Request) -> web.Response:
+        body = await _body(request)
+        name = _str(body, "version")
+        engine_dir = _str(body, "engineDir")
+        if not engine_dir:
+            raise invalid("engineDir", "required: the engine folder to load")
+        await plane.stage_version(name, Path(engine_dir))
+        return web.json_response({"staged": name}, status=202)
+
+    async def commit_version(request: web.Request) -> web.Response:
+        name = request.match_info["version"]
+        await plane.commit_version(name)
+        await on_versions_changed()
+        info = next(v for v in plane.model_info().versions if v.version == name)
+        return web.json_response(asdict(info), status=201)
+
+    async def discard_staged(request: web.Request) -> web.Response:
+        discarded = await plane.discard_staged(request.match_info["version"])
+        return web.json_response({"discarded": discarded})
+
     async def delete_version(request: web.Request) -> web.Response:
         await plane.unload_version(request.match_info["version"])
         await on_versions_changed()
@@ -221,6 +248,14 @@ def build_http_app(
             web.get("/readyz", readyz),
         ]
     )
+    if internal:
+        app.add_routes(
+            [
+                web.post(f"{INTERNAL_PREFIX}/staged", stage_version),
+                web.post(f"{INTERNAL_PREFIX}/staged/{{version}}/commit", commit_version),
+                web.delete(f"{INTERNAL_PREFIX}/staged/{{version}}", discard_staged),
+            ]
+        )
     return app
 
 

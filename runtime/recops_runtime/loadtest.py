@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import random
 import socket
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -38,6 +40,17 @@ class LoadtestSettings(BaseModel):
     duration_s: float = Field(default=30.0, gt=0, le=3_600)
     k: int = Field(default=10, ge=1, le=1000)
     feedback: bool = Field(default=True, description="Send a click when the true next item is hit.")
+    watch: bool = Field(
+        default=False,
+        description="Also send the true next item as a watch, recommended or not: the user's "
+        "own choice, which training reads back as a new interaction.",
+    )
+    sessions: bool = Field(
+        default=False,
+        description="Replay every user's last holdout items once each, in order, users "
+        "interleaved (then again), instead of a random user and cut per request: a user "
+        "who watches reaches each of their items.",
+    )
     send_history: bool = Field(
         default=True,
         description="Send the history in the request; off: rely on the service's history store.",
@@ -46,6 +59,14 @@ class LoadtestSettings(BaseModel):
     max_users: int | None = Field(default=None, ge=1)
     history_len: int = Field(default=200, ge=1)
     processes: int = Field(default=1, ge=1, le=64)
+    connections: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="gRPC connections per client process, requests spread over them in "
+        "turn. A server of several processes shares its port per connection (the kernel "
+        "hands each connection to one process): give it several.",
+    )
     timeout_s: float = Field(default=5.0, gt=0)
     seed: int = 0
 
@@ -84,6 +105,10 @@ class LoadReport(BaseModel):
     p99_ms: float
     feedback_sent: int
     feedback_errors: int
+    watch_sent: int = 0
+    # Distinct (user, item) pairs sent as watches: what a snapshot ingesting the feedback
+    # log should gain, counted by the sender.
+    watched: list[tuple[str, str]] = Field(default_factory=list)
     versions: list[VersionReport]
     overall: VersionReport
 
@@ -96,8 +121,25 @@ class _Samples:
     hits: list[bool] = field(default_factory=list)
     feedback_sent: int = 0
     feedback_errors: int = 0
+    watched: set[tuple[str, str]] = field(default_factory=set)
+    watch_sent: int = 0
     started: float = 0.0
     finished: float = 0.0
+
+
+def _session_cuts(
+    sequences: list[UserSequence], holdout: int, share: int = 0, shares: int = 1
+) -> Iterator[tuple[int, int]]:
+    """(user index, cut) for every user's last ``holdout`` items, oldest first, one user
+    after another at each step (so a user's next request waits for all the others'), over
+    and over; of the users, every ``shares``-th from ``share`` on."""
+    order = [
+        (index, len(seq.items) - back)
+        for back in range(holdout, 0, -1)
+        for index, seq in enumerate(sequences)
+        if len(seq.items) > back and index % shares == share
+    ]
+    return itertools.cycle(order)
 
 
 def check_loopback(target: str) -> None:
@@ -130,18 +172,53 @@ async def _worker(
 
     rng = random.Random(settings.seed * 1_000 + index)
     samples = _Samples()
-    channel = grpc.aio.insecure_channel(settings.target)
-    stub = pb_grpc.RecommenderStub(channel)  # type: ignore[no-untyped-call]
-    await asyncio.wait_for(channel.channel_ready(), settings.timeout_s)
+    # A local subchannel pool per channel: otherwise channels to one target share one
+    # connection, and one connection reaches one process of the server.
+    channels = [
+        grpc.aio.insecure_channel(settings.target, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(settings.connections)
+    ]
+    stubs = [pb_grpc.RecommenderStub(c) for c in channels]  # type: ignore[no-untyped-call]
+    await asyncio.wait_for(
+        asyncio.gather(*(c.channel_ready() for c in channels)), settings.timeout_s
+    )
+    turn = itertools.cycle(stubs)
     sent = 0
 
     # Built once per (user, cut): the generator should spend its CPU sending, not building.
     built: dict[tuple[int, int], pb.RecommendRequest] = {}
 
-    async def one(scheduled: float) -> None:
-        index = rng.randrange(len(sequences))
+    cuts = None
+    if settings.sessions:  # several client processes share the users out
+        cuts = _session_cuts(sequences, settings.holdout, index, settings.processes)
+
+    async def feedback(
+        stub: pb_grpc.RecommenderStub,
+        request_id: str,
+        user: str,
+        item: str,
+        event: pb.FeedbackEvent,
+    ) -> bool:
+        """One Feedback call; False (and counted) when it failed."""
+        try:
+            await stub.Feedback(
+                pb.FeedbackRequest(request_id=request_id, user_id=user, item_id=item, event=event),
+                timeout=settings.timeout_s,
+            )
+        except grpc.aio.AioRpcError:
+            samples.feedback_errors += 1
+            return False
+        return True
+
+    async def one(scheduled: float, stub: pb_grpc.RecommenderStub) -> None:
+        if cuts is not None:
+            index, cut = next(cuts)
+        else:
+            index = rng.randrange(len(sequences))
+            cut = len(sequences[index].items) - rng.randint(
+                1, min(settings.holdout, len(sequences[index].items) - 1)
+            )
         seq = sequences[index]
-        cut = len(seq.items) - rng.randint(1, min(settings.holdout, len(seq.items) - 1))
         truth = seq.items[cut]
         request = built.get((index, cut))
         if request is None:
@@ -167,31 +244,24 @@ async def _worker(
         samples.hits.append(hit)
         if settings.feedback and hit:
             samples.feedback_sent += 1
-            try:
-                await stub.Feedback(
-                    pb.FeedbackRequest(
-                        request_id=reply.request_id,
-                        user_id=seq.user_id,
-                        item_id=truth,
-                        event=pb.FEEDBACK_EVENT_CLICK,
-                    ),
-                    timeout=settings.timeout_s,
-                )
-            except grpc.aio.AioRpcError:
-                samples.feedback_errors += 1
+            await feedback(stub, reply.request_id, seq.user_id, truth, pb.FEEDBACK_EVENT_CLICK)
+        if settings.watch:
+            samples.watch_sent += 1
+            if await feedback(stub, reply.request_id, seq.user_id, truth, pb.FEEDBACK_EVENT_WATCH):
+                samples.watched.add((seq.user_id, truth))
 
     samples.started = time.perf_counter()
     try:
         if settings.concurrency is not None:
             share = max(1, settings.concurrency // settings.processes)
 
-            async def loop() -> None:
+            async def loop(stub: pb_grpc.RecommenderStub) -> None:
                 nonlocal sent
                 while sent < requests and time.time() < deadline_wall:
                     sent += 1
-                    await one(time.perf_counter())
+                    await one(time.perf_counter(), stub)
 
-            await asyncio.gather(*(loop() for _ in range(share)))
+            await asyncio.gather(*(loop(next(turn)) for _ in range(share)))
         else:
             assert settings.rate is not None
             interval = settings.processes / settings.rate
@@ -203,14 +273,14 @@ async def _worker(
                 if delay > 0:
                     await asyncio.sleep(delay)
                 sent += 1
-                task = asyncio.create_task(one(scheduled))
+                task = asyncio.create_task(one(scheduled, next(turn)))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
             if pending:
                 await asyncio.wait(pending, timeout=settings.timeout_s + 1)
     finally:
         samples.finished = time.perf_counter()
-        await channel.close()
+        await asyncio.gather(*(c.close() for c in channels))
     return samples
 
 
@@ -304,6 +374,8 @@ def summarize(settings: LoadtestSettings, results: list[_Samples]) -> LoadReport
         p99_ms=overall.p99_ms,
         feedback_sent=sum(r.feedback_sent for r in results),
         feedback_errors=sum(r.feedback_errors for r in results),
+        watch_sent=sum(r.watch_sent for r in results),
+        watched=sorted(set().union(*(r.watched for r in results))),
         versions=per_version,
         overall=overall,
     )

@@ -103,6 +103,13 @@ class RuntimeMetrics:
         self.drift_windows = Counter(
             m.DRIFT_WINDOWS, "Full windows of requests judged for drift.", [version], registry=r
         )
+        self.topk_cache_lookups = Counter(
+            m.TOPK_CACHE,
+            "Per-user top-k cache lookups by result (hit: no engine call).",
+            [version, m.RESULT_LABEL],
+            registry=r,
+        )
+        self._cache_series: dict[tuple[str, bool], Counter] = {}
         self.model_info = Gauge(
             m.MODEL_INFO,
             "1 for each loaded version.",
@@ -138,6 +145,15 @@ class RuntimeMetrics:
                 self.recommendations.labels(version, target),
             )
         return series
+
+    def topk_cache(self, version: str, *, hit: bool) -> None:
+        series = self._cache_series.get((version, hit))
+        if series is None:
+            label = "hit" if hit else "miss"
+            series = self._cache_series[version, hit] = self.topk_cache_lookups.labels(
+                version, label
+            )
+        series.inc()
 
     def version_unloaded(self, version: str, target: str, model_version: str) -> None:
         # Remove rather than zero: a dashboard's count of loaded versions stays right.

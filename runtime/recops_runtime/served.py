@@ -50,6 +50,10 @@ class LocalServedLists:
     async def lookup(self, request_id: str) -> Served | None:
         return self._lists.get(request_id)
 
+    def get(self, request_id: str) -> Served | None:
+        """:meth:`lookup` without the await (this process's lists only)."""
+        return self._lists.get(request_id)
+
     async def first_hit(self, request_id: str, served: Served, item_id: str) -> bool:
         if item_id in served.hits:
             return False

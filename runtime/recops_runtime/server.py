@@ -13,11 +13,12 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from aiohttp import web
 
-from recops_runtime.dataplane import DataPlane
+from recops_runtime.dataplane import DataPlane, runs_on_gpu
 from recops_runtime.eventloop import freeze_heap
 from recops_runtime.feedback_log import FeedbackLog
 from recops_runtime.grpc_service import HealthReporter, build_grpc_server
@@ -26,6 +27,7 @@ from recops_runtime.http_service import STOPPING_KEY, build_http_app, build_metr
 from recops_runtime.metrics import RuntimeMetrics
 from recops_runtime.served import LocalServedLists, RedisServedLists, ServedLists
 from recops_runtime.settings import ServeSettings
+from recops_runtime.shared_state import SharedHistoryStore, SharedServedLists, SharedStateClient
 from recops_runtime.versions import EngineLoader
 
 log = logging.getLogger(__name__)
@@ -38,26 +40,56 @@ class BoundPorts:
     metrics: int
 
 
+@dataclass(frozen=True)
+class WorkerRole:
+    """This server is one process of a multi-process server (:mod:`recops_runtime.supervisor`):
+    it shares the gRPC port, keeps its HTTP and metrics ports private on loopback (the
+    supervisor fans the admin API out to them and merges their metrics), and writes its
+    own feedback log folder inside the configured one."""
+
+    index: int
+    # The supervisor's history and served lists; None when Redis holds them.
+    shared_state: Path | None
+
+
 class RecommendationServer:
-    def __init__(self, settings: ServeSettings, loader: EngineLoader | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        loader: EngineLoader | None = None,
+        role: WorkerRole | None = None,
+    ) -> None:
         self.settings = settings
+        self.role = role
         history: HistoryStore
         served: ServedLists
+        self._shared: SharedStateClient | None = None
         if settings.redis_url:
             history = RedisHistoryStore(settings.redis_url, max_items=settings.history_max_items)
             served = RedisServedLists(settings.redis_url)
+        elif role is not None and role.shared_state is not None:
+            self._shared = SharedStateClient(role.shared_state)
+            history, served = SharedHistoryStore(self._shared), SharedServedLists(self._shared)
         else:
             history = InMemoryHistoryStore(settings.history_max_users, settings.history_max_items)
             served = LocalServedLists()
+        log_dir = settings.feedback_log
+        if log_dir is not None and role is not None:
+            log_dir = log_dir / f"process-{role.index}"  # one writer per folder
         self.plane = DataPlane(
             batching=settings.batching,
             metrics=RuntimeMetrics(),
             history=history,
-            feedback_log=FeedbackLog(settings.feedback_log) if settings.feedback_log else None,
+            feedback_log=(
+                FeedbackLog(log_dir, rotate_interval_s=settings.feedback_rotate_s)
+                if log_dir
+                else None
+            ),
             loader=loader,
             history_limit=settings.history_max_items,
             served=served,
             drift=settings.drift,
+            topk_cache_users=settings.topk_cache_users,
         )
         self.health = HealthReporter(self.plane)
         self._grpc: grpc.aio.Server | None = None
@@ -70,12 +102,16 @@ class RecommendationServer:
         s = self.settings
         if isinstance(self.plane.history, RedisHistoryStore):
             await self.plane.history.ping()  # fail fast on a wrong --redis-url
+        if self._shared is not None:
+            await self._shared.connect()
         await self.health.refresh()
         # Liveness, readiness (false until warmed up) and metrics answer during warm-up, so
         # a slow engine load is not mistaken for a dead process.
-        self._http_app = build_http_app(self.plane, self.health.refresh)
-        http_port = await self._serve(self._http_app, s.http_port)
-        metrics_port = await self._serve(build_metrics_app(self.plane), s.metrics_port)
+        worker = self.role is not None
+        self._http_app = build_http_app(self.plane, self.health.refresh, internal=worker)
+        http_port = await self._serve(self._http_app, 0 if worker else s.http_port)
+        metrics_app = build_metrics_app(self.plane)
+        metrics_port = await self._serve(metrics_app, 0 if worker else s.metrics_port)
         try:
             await self.plane.start(s.engines, s.weights, s.sticky)
         except BaseException:
@@ -83,7 +119,7 @@ class RecommendationServer:
                 await runner.cleanup()
             await self.plane.drain()
             raise
-        self._grpc = build_grpc_server(self.plane, self.health)
+        self._grpc = build_grpc_server(self.plane, self.health, reuse_port=worker)
         grpc_port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
         await self._grpc.start()
         await self.health.refresh()
@@ -94,7 +130,9 @@ class RecommendationServer:
     async def _serve(self, app: web.Application, port: int) -> int:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.settings.drain_timeout_s)
         await runner.setup()
-        site = web.TCPSite(runner, self.settings.host, port)
+        # A worker's HTTP ports are its supervisor's business only.
+        host = "127.0.0.1" if self.role is not None else self.settings.host
+        site = web.TCPSite(runner, host, port)
         await site.start()
         self._runners.append(runner)
         server = site._server
@@ -124,7 +162,13 @@ class RecommendationServer:
         await self._stopped.wait()
 
 
-async def serve_until_signalled(settings: ServeSettings, ready_line: bool = True) -> None:
+async def serve_until_signalled(settings: ServeSettings, ready_line: bool = True) -> int:
+    """Serves until SIGTERM or SIGINT, then drains; the exit status (0: a clean drain)."""
+    processes = resolved_processes(settings)
+    if processes > 1:
+        from recops_runtime.supervisor import supervise_until_signalled
+
+        return await supervise_until_signalled(settings, processes, ready_line)
     server = RecommendationServer(settings)
     ports = await server.start()
     freeze_heap()  # engines and id maps loaded: keep full collections out of the tail
@@ -141,3 +185,14 @@ async def serve_until_signalled(settings: ServeSettings, ready_line: bool = True
     await stop_requested.wait()
     log.info("signal received: draining")
     await server.stop()
+    return 0
+
+
+def resolved_processes(settings: ServeSettings) -> int:
+    """``--processes``, or one per usable CPU; 1 when an engine runs on a GPU (the device,
+    not the interpreter, is the shared resource there)."""
+    if settings.processes is not None:
+        return settings.processes
+    if any(runs_on_gpu(path) for path in settings.engines.values()):
+        return 1
+    return settings.resolved_processes()

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recops_contracts.drift import DriftThresholds
 
+MAX_PROCESSES = 64
+
 
 class BatchingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -54,16 +56,25 @@ class BatchingSettings(BaseModel):
         description="Intra-op threads per engine instance. None: the CPUs divided among the "
         "workers (at least 1).",
     )
+    cpus: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPUs this process's engines size their defaults by. None: every CPU "
+        "the process may use; a server of several processes gives each its share.",
+    )
+
+    def _cpus(self) -> int:
+        return self.cpus if self.cpus is not None else usable_cpus()
 
     def resolved_engine_workers(self, gpu: bool = False) -> int:
         if self.engine_workers is not None:
             return self.engine_workers
-        return 1 if gpu else min(8, usable_cpus())
+        return 1 if gpu else min(8, self._cpus())
 
     def resolved_engine_threads(self, workers: int = 1) -> int:
         if self.engine_threads is not None:
             return self.engine_threads
-        return max(1, usable_cpus() // max(1, workers))
+        return max(1, self._cpus() // max(1, workers))
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
@@ -117,6 +128,12 @@ class ServeSettings(BaseModel):
     history_max_users: int = Field(default=100_000, ge=1)
     history_max_items: int = Field(default=200, ge=1)
     feedback_log: Path | None = Field(default=None, description="Feedback log folder.")
+    feedback_rotate_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seal the feedback log's open segment after this many seconds (training "
+        "reads sealed segments only), besides at 64 MiB and on shutdown.",
+    )
     drift: DriftThresholds = Field(
         default_factory=DriftThresholds,
         description="Drift windows and thresholds (for engine folders with a drift reference).",
@@ -131,6 +148,27 @@ class ServeSettings(BaseModel):
         description="Seconds to keep serving after SIGTERM while reporting not-ready, so "
         "load balancers stop routing here before the port closes.",
     )
+    topk_cache_users: int = Field(
+        default=0,
+        ge=0,
+        le=10_000_000,
+        description="Users whose last top-k list is kept, so a request whose history and "
+        "shape did not change costs no engine call; 0 (default): off, since a cached list "
+        "can order near-tied items differently from a fresh batch's.",
+    )
+    processes: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PROCESSES,
+        description="Server processes sharing the gRPC port (SO_REUSEPORT), each with its "
+        "own engine workers: one interpreter is GIL-bound well before its cores are busy. "
+        "None: one per usable CPU (at most 8).",
+    )
+
+    def resolved_processes(self) -> int:
+        if self.processes is not None:
+            return self.processes
+        return min(8, usable_cpus())
 
     @model_validator(mode="after")
     def _weights_name_engines(self) -> ServeSettings:

@@ -36,7 +36,9 @@ def prepare(
         typer.Option(
             "--format",
             help="movielens-100k, movielens-1m, movielens-10m, movielens-20m, movielens-25m, "
-            "movielens-32m, movielens-latest, sasrec or synthetic.",
+            "movielens-32m, movielens-latest, movielens-1b, sasrec or synthetic. "
+            "movielens-20m, -25m and -1b are prepared streamed into per-user Parquet rows "
+            "(on Ray Data when RAY_ADDRESS is set), the layout training streams from.",
         ),
     ] = None,
     uri: Annotated[
@@ -49,6 +51,7 @@ def prepare(
     ] = None,
 ) -> None:
     """Read, filter and remap interactions; write parquet files and a manifest with a hash."""
+    from recops_contracts.training import SCALE_FORMATS
     from recops_trainer.config import ConfigError, DatasetSource, load_config
     from recops_trainer.datasets import DataUnavailableError
     from recops_trainer.snapshot import load_source, write_snapshot
@@ -67,6 +70,14 @@ def prepare(
             )
         else:
             raise _fail("give --format (and --uri) or --config")
+        if source.format in SCALE_FORMATS:
+            from recops_trainer.prepared import prepare as prepare_scale
+            from recops_trainer.scale_runner import resolve_scale_source
+
+            _setup_logging()
+            manifest = prepare_scale(source, resolve_scale_source(source), out)
+            typer.echo(json.dumps(manifest, indent=2))
+            return
         snapshot = load_source(source)
     except (ConfigError, DataUnavailableError, ValueError) as exc:
         raise _fail(str(exc)) from exc
@@ -181,6 +192,14 @@ def evaluate(
         Path | None,
         typer.Option(help="SASRec item_ids.txt mapping file ids to movie ids (with --movies)."),
     ] = None,
+    users: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Evaluate a seeded subsample of this many users (recorded in the result): "
+            "a quick check of large data. --snapshot also takes a prepared folder.",
+        ),
+    ] = None,
 ) -> None:
     """Score the test split under both protocols (sampled-100 and full ranking)."""
     from recops_trainer.config import ConfigError, load_config
@@ -196,6 +215,7 @@ def evaluate(
             baselines=baselines,
             movies=movies,
             item_ids=item_ids,
+            users=users,
         )
     except (ConfigError, DataUnavailableError, FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from exc

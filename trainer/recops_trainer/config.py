@@ -50,6 +50,16 @@ class TrainingSettings(WireModel):
     eval_users: int = Field(
         default=10000, ge=1, description="Validate on at most N users (the reference's cap)."
     )
+    lr_decays: int = Field(
+        default=0,
+        ge=0,
+        description="At a plateau (patience validations without improvement), go back to the "
+        "best model, multiply the learning rate by lrDecayFactor and go on, at most N times; "
+        "the run stops at the plateau after that.",
+    )
+    lr_decay_factor: float = Field(
+        default=0.3, gt=0, lt=1, description="The learning rate's factor at each lrDecays step."
+    )
     threads: int | None = Field(default=None, ge=1, description="torch threads per process.")
     time_limit_minutes: float | None = Field(
         default=None,

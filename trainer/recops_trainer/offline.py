@@ -11,6 +11,7 @@ from recops_trainer.config import DatasetSource
 from recops_trainer.evaluate import Stage, evaluate
 from recops_trainer.genres import load_genres
 from recops_trainer.model_io import load_model
+from recops_trainer.prepared import is_prepared
 from recops_trainer.snapshot import Snapshot, load_source, read_snapshot
 from recops_trainer.split import leave_one_out
 from recops_trainer.train import model_scorer
@@ -34,9 +35,13 @@ def evaluate_model_folder(
     baselines: bool = False,
     movies: Path | None = None,
     item_ids: Path | None = None,
+    users: int | None = None,
 ) -> dict[str, Any]:
-    """Test metrics under both protocols, labelled, with the dataset hash."""
+    """Test metrics under both protocols, labelled, with the dataset hash; on a seeded
+    subsample of ``users`` users when given (quick checks of large data), recorded."""
     loaded = load_model(model_dir)
+    if snapshot_dir is not None and is_prepared(snapshot_dir):
+        return _evaluate_prepared(loaded, snapshot_dir, users, baselines)
     snapshot = _snapshot(loaded.data_manifest, dataset, snapshot_dir)
     expected = loaded.data_manifest.get("hash")
     if expected and expected != snapshot.hash:
@@ -59,19 +64,59 @@ def evaluate_model_folder(
             stage=Stage.TEST,
             protocols=(EvaluationProtocol.SAMPLED, EvaluationProtocol.FULL),
             genres=genres,
+            limit=users,
         )
         for name, scorer in scorers.items()
     }
+    return _report(loaded, snapshot.hash, snapshot.manifest, results, users, snapshot.num_users)
+
+
+def _report(
+    loaded: Any,
+    dataset_hash: str,
+    manifest: dict[str, Any],
+    results: dict[str, Any],
+    users: int | None,
+    of: int,
+) -> dict[str, Any]:
     return {
-        "dataset_hash": snapshot.hash,
-        "synthetic": bool(snapshot.manifest.get("synthetic")),
+        "dataset_hash": dataset_hash,
+        "synthetic": bool(manifest.get("synthetic")),
         "protocols": {
             "sampled": "held-out item vs 100 uniformly drawn items the user never interacted "
             "with (SSE-PT reference)",
             "full": "held-out item vs every item, the user's history excluded",
         },
+        "subsample": {"users": users if users is not None and users < of else None, "of": of},
         "model_version": loaded.model_version,
         "architecture": loaded.config.get("architecture"),
         "metrics": results["model"],
         "models": results,
     }
+
+
+def _evaluate_prepared(
+    loaded: Any, folder: Path, users: int | None, baselines: bool
+) -> dict[str, Any]:
+    """A prepared (per-user Parquet) snapshot, read row group by row group."""
+    from recops_trainer.prepared import read_manifest
+    from recops_trainer.scale_eval import evaluate_prepared
+
+    if baselines:
+        raise ValueError("--baselines needs an in-memory snapshot; a prepared one has none")
+    manifest = read_manifest(folder)
+    expected = loaded.data_manifest.get("hash")
+    if expected and expected != manifest["hash"]:
+        raise ValueError(
+            f"the model was trained on dataset {expected[:12]}, this data is "
+            f"{manifest['hash'][:12]}; evaluate on the same snapshot"
+        )
+    result = evaluate_prepared(
+        folder,
+        model_scorer(loaded.model),
+        maxlen=loaded.model.shape.maxlen,
+        stage=Stage.TEST,
+        users=users,
+    )
+    of = int(manifest["stats"]["users"])
+    return _report(loaded, manifest["hash"], manifest, {"model": result}, users, of)

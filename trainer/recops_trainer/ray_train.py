@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from recops_trainer.config import TrainConfig
+from recops_trainer.config import TrainConfig, TrainingResources
 from recops_trainer.hooks import STATE_FILE, write_state
 from recops_trainer.model import SSEPT
 from recops_trainer.snapshot import read_snapshot
@@ -177,24 +177,54 @@ def fit_on_ray(
     ``mlflow_run`` (tracking URI, run id): the rank-0 worker logs each epoch's metrics to
     that run as it trains.
     """
-    import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
-
     resources = config.resources
     per_worker: dict[str, float] = {"CPU": float(resources.cpus_per_worker)}
-    if resources.gpus_per_worker:
-        per_worker["GPU"] = float(resources.gpus_per_worker)
     loop_config = {
         "config": config.model_dump(mode="json", by_alias=True),
         "snapshot": str(Path(snapshot_dir).resolve()),
         "fault": fault_from_env(),
         "mlflow": {"uri": mlflow_run[0], "run_id": mlflow_run[1]} if mlflow_run else None,
     }
+    state, _ = run_torch_trainer(
+        _worker,
+        loop_config,
+        resources,
+        per_worker,
+        name=name,
+        storage_path=storage_path,
+        resume_state=resume_state,
+    )
+    return state
+
+
+def run_torch_trainer(
+    worker: Callable[[dict[str, Any]], None],
+    loop_config: dict[str, Any],
+    resources: TrainingResources,
+    per_worker: dict[str, float],
+    *,
+    name: str,
+    storage_path: str,
+    resume_state: Path | None = None,
+    datasets: dict[str, Any] | None = None,
+    dataset_config: Any = None,
+) -> tuple[TrainState, dict[str, Any]]:
+    """``worker`` on ``resources.workers`` Ray Train workers (``per_worker`` CPUs each, plus
+    the GPUs the resources ask for), retried on failure, resumed from ``resume_state``;
+    (the final TrainState, the last metrics rank 0 reported)."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    if resources.gpus_per_worker:
+        per_worker = per_worker | {"GPU": float(resources.gpus_per_worker)}
     resume_checkpoint = None
     if resume_state is not None:
         resume_checkpoint = ray.train.Checkpoint.from_directory(str(resume_state.parent))
+    data: dict[str, Any] = {}
+    if datasets is not None:
+        data = {"datasets": datasets, "dataset_config": dataset_config}
     trainer = TorchTrainer(
-        _worker,
+        worker,
         train_loop_config=loop_config,
         torch_config=TorchConfig(backend="nccl" if resources.gpus_per_worker else "gloo"),
         scaling_config=ray.train.ScalingConfig(
@@ -209,12 +239,13 @@ def fit_on_ray(
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         ),
         resume_from_checkpoint=resume_checkpoint,
+        **data,
     )
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {name} finished without a checkpoint: {result.error}")
     with result.checkpoint.as_directory() as folder:
-        return TrainState.load(Path(folder) / STATE_FILE)
+        return TrainState.load(Path(folder) / STATE_FILE), dict(result.metrics or {})
 
 
 def latest_ray_state(storage: Path) -> Path | None:

@@ -2,8 +2,9 @@
 
 Every successful run registers a version tagged with its metrics, protocol and data hash.
 A version that beats the ``champion`` by the configured margin on the configured metric
-(and reaches the minimum) gets the ``candidate`` alias; one that does not is kept, tagged
-``recops.gate=rejected`` with the reason. Nothing here moves ``champion``: promotion
+(and reaches the minimum) gets the ``candidate`` alias (the champion's score counts only
+when it was measured on the same data set snapshot, see ``decide``); one that does not is
+kept, tagged ``recops.gate=rejected`` with the reason. Nothing here moves ``champion``: promotion
 belongs to the rollout.
 """
 
@@ -41,8 +42,21 @@ def gate_metric_key(gate: OfflineGate) -> str:
     return metric_key("test", gate.protocol, gate.metric.value)
 
 
-def decide(gate: OfflineGate, value: float, champion_value: float | None) -> GateDecision:
-    """The gate as a pure function of the new value and the champion's."""
+def decide(
+    gate: OfflineGate,
+    value: float,
+    champion_value: float | None,
+    *,
+    data: str | None = None,
+    champion_data: str | None = None,
+) -> GateDecision:
+    """The gate as a pure function of the new value and the champion's.
+
+    The champion's value counts only when it was measured on the same snapshot (``data``
+    against ``champion_data``, when both are known): a retraining on new feedback has a new
+    test split (each user's newest item), on which an old score says nothing. Then the
+    minimum applies, and the rollout's canary compares the two on the same live traffic.
+    """
     key = gate_metric_key(gate)
     if value < gate.minimum:
         return GateDecision(
@@ -55,6 +69,16 @@ def decide(gate: OfflineGate, value: float, champion_value: float | None) -> Gat
     if champion_value is None:
         return GateDecision(
             "candidate", f"{key} {value:.4f}; no champion yet", key, value, champion_value
+        )
+    if data and champion_data and data != champion_data:
+        return GateDecision(
+            "candidate",
+            f"{key} {value:.4f} >= minimum {gate.minimum:.4f}; the champion's "
+            f"{champion_value:.4f} was measured on another snapshot ({champion_data[:12]}), "
+            "so the canary compares them on live traffic",
+            key,
+            value,
+            champion_value,
         )
     needed = champion_value + gate.margin_over_champion
     if value >= needed:
@@ -76,20 +100,22 @@ def decide(gate: OfflineGate, value: float, champion_value: float | None) -> Gat
     )
 
 
-def _champion_value(client: Any, name: str, key: str) -> float | None:
+def _champion(client: Any, name: str, key: str) -> tuple[float | None, str | None]:
+    """The champion's value of ``key`` and the hash of the data it was measured on."""
     from mlflow.exceptions import MlflowException
 
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return None
+        return None, None
+    data = champion.tags.get(TAG_DATASET_HASH)
     if key in champion.tags:
-        return float(champion.tags[key])
+        return float(champion.tags[key]), data
     if champion.run_id:
         metrics = client.get_run(champion.run_id).data.metrics
         if key in metrics:
-            return float(metrics[key])
-    return None
+            return float(metrics[key]), data
+    return None, data
 
 
 def register_and_gate(
@@ -118,7 +144,10 @@ def register_and_gate(
     key = gate_metric_key(gate)
     if key not in metrics:
         raise ValueError(f"gate metric {key} was not measured; measured: {sorted(metrics)}")
-    decision = decide(gate, metrics[key], _champion_value(client, name, key))
+    champion_value, champion_data = _champion(client, name, key)
+    decision = decide(
+        gate, metrics[key], champion_value, data=dataset_hash, champion_data=champion_data
+    )
     client.set_model_version_tag(name, number, TAG_GATE, decision.verdict)
     client.set_model_version_tag(name, number, TAG_GATE_REASON, decision.reason)
     if decision.verdict == "candidate":

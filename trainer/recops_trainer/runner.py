@@ -16,6 +16,7 @@ from recops_contracts.tracking import (
     TAG_PROTOCOL,
     TAG_SYNTHETIC,
 )
+from recops_contracts.training import SCALE_FORMATS
 from recops_trainer.config import TrainConfig
 from recops_trainer.hooks import (
     CHECKPOINT_DIR,
@@ -116,18 +117,8 @@ def _train(
         model = build_model(split, config.model)
         model.load_state_dict(state.best_model_state or state.model_state)
         model.eval()
-        if tracker is not None:
-            # The rank-0 worker logged epochs as they ended; add those it could not.
-            from recops_trainer.tracking import logged_steps, validation_metrics
-
-            live = logged_steps(tracker.client, tracker.run_id)
-            for row in state.history:
-                if row["epoch"] in live:
-                    continue
-                metrics = {"loss": row["loss"]}
-                if row.get("val"):
-                    metrics |= validation_metrics(row["val"])
-                tracker.log_metrics(metrics, step=row["epoch"])
+        # The rank-0 worker logged epochs as they ended; add those it could not.
+        _log_history(tracker, state.history)
     else:
         hooks: list[Any] = [
             log_epoch,
@@ -140,6 +131,22 @@ def _train(
         resume = TrainState.load(resume_state) if resume_state else None
         model, state = fit(split, config.model, config.training, hooks=hooks, resume=resume)
     return finish(config, snapshot, split, model, state, out, started, model_version=run_name)
+
+
+def _log_history(tracker: Any, history: list[dict[str, Any]]) -> None:
+    """Log the epochs of a Ray run that its rank-0 worker did not log itself."""
+    if tracker is None:
+        return
+    from recops_trainer.tracking import logged_steps, validation_metrics
+
+    live = logged_steps(tracker.client, tracker.run_id)
+    for row in history:
+        if row["epoch"] in live:
+            continue
+        metrics = {"loss": row["loss"]}
+        if row.get("val"):
+            metrics |= validation_metrics(row["val"])
+        tracker.log_metrics(metrics, step=row["epoch"])
 
 
 def run_train(
@@ -160,13 +167,21 @@ def run_train(
         out = output_dir(config, output, run_name)
     out.mkdir(parents=True, exist_ok=True)
     name = run_name or out.name
-    snapshot = load_source(
-        config.dataset,
-        synthetic_seed=config.model.seed,
-        feedback_volume=config.feedback_volume,
-    )
+    scale = None
+    if config.dataset.format in SCALE_FORMATS:
+        from recops_trainer.scale_runner import load_scale_data
+
+        scale = load_scale_data(config, out)
+        snapshot = scale.snapshot
+    else:
+        snapshot = load_source(
+            config.dataset,
+            synthetic_seed=config.model.seed,
+            feedback_volume=config.feedback_volume,
+        )
     log_snapshot(snapshot)
-    ray = use_ray(config, backend)
+    streaming = scale is not None and scale.streaming
+    ray = streaming or use_ray(config, backend)
     tracker = None
     if track:
         from recops_trainer.tracking import Tracker, flat_params
@@ -185,15 +200,28 @@ def run_train(
         )
         tracker.log_params(flat_params(config))
     try:
-        outcome = _train(
-            config,
-            snapshot,
-            out,
-            ray=ray,
-            run_name=name,
-            resume_state=resume_state,
-            tracker=tracker,
-        )
+        if scale is not None and streaming:
+            from recops_trainer.scale_runner import train_streaming
+
+            outcome = train_streaming(
+                config,
+                scale,
+                out,
+                run_name=name,
+                resume_state=resume_state,
+                model_version=name,
+            )
+            _log_history(tracker, outcome.state.history)
+        else:
+            outcome = _train(
+                config,
+                snapshot,
+                out,
+                ray=ray,
+                run_name=name,
+                resume_state=resume_state,
+                tracker=tracker,
+            )
     except BaseException:
         if tracker is not None:
             tracker.end("FAILED")
@@ -208,6 +236,8 @@ def run_train(
         "seconds": round(outcome.seconds, 1),
         "test": outcome.test,
     }
+    if scale is not None:
+        summary["pipeline"] = {"chosen": scale.pipeline.value, "reason": scale.reason}
     if tracker is not None:
         summary |= _track_and_register(config, tracker, outcome)
     return summary

@@ -91,8 +91,12 @@ class TrainSampler:
         self.keys = split.train_keys()
 
     def batch(self, size: int) -> Batch:
+        return self.rows(self.rng.choice(self.users, size=size))
+
+    def rows(self, users: Ints) -> Batch:
+        """The batch of exactly these users (each once), as ``batch`` draws them."""
         rng = self.rng
-        users = rng.choice(self.users, size=size)
+        size = len(users)
         window = self.windows[users - 1]
         seq = window[:, :-1].copy()
         valid = seq != 0

@@ -111,9 +111,13 @@ def build_snapshot(
 
 def sequence_stats(sequences: list[Ints], items: int) -> dict[str, Any]:
     """The manifest's ``stats``: sizes and the distribution of sequence lengths."""
-    lengths = np.array([len(s) for s in sequences])
+    return length_stats(np.array([len(s) for s in sequences]), items)
+
+
+def length_stats(lengths: npt.NDArray[np.integer[Any]], items: int) -> dict[str, Any]:
+    """``sequence_stats`` from the users' sequence lengths alone."""
     return {
-        "users": len(sequences),
+        "users": len(lengths),
         "items": items,
         "interactions": int(lengths.sum()),
         "sequence_length": {
@@ -189,6 +193,15 @@ def load_source(
     path = datasets.resolve_source(source.format, source.uri, source.sha256)
     frame = datasets.read_interactions(source.format, path)
     snapshot = build_snapshot(frame, source, origin=path.name)
+    return with_feedback(snapshot, source, feedback_volume, origin=path.name)
+
+
+def with_feedback(
+    snapshot: Snapshot, source: DatasetSource, feedback_volume: str | None, *, origin: str
+) -> Snapshot:
+    """``snapshot`` extended with the serving feedback ``source`` asks for (see load_source)."""
+    from recops_trainer import datasets
+
     folder = source.feedback_log
     if folder is None and feedback_volume and Path(feedback_volume).is_dir():
         folder = feedback_volume
@@ -201,5 +214,5 @@ def load_source(
     from recops_trainer.ingest import extend_with_feedback
 
     extended, report = extend_with_feedback(snapshot, Path(folder))
-    extended.manifest["source"] = f"{path.name} + {report.new_interactions} feedback events"
+    extended.manifest["source"] = f"{origin} + {report.new_interactions} feedback events"
     return extended

@@ -10,6 +10,7 @@ verdict shared with the others so that every worker stops at the same epoch.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 import time
@@ -35,7 +36,8 @@ from recops_trainer.model import SSEPT, ModelShape
 from recops_trainer.sampler import Batch, TrainSampler
 from recops_trainer.split import Split
 
-# Early stopping and model selection watch this validation metric (the paper's protocol).
+log = logging.getLogger("recops.train")
+
 # The validation metric early stopping watches, under TrainingSettings.monitor's protocol.
 MONITORED_METRIC = "ndcg@10"
 # Length groups per batch (see _accumulate_gradients).
@@ -76,6 +78,7 @@ class TrainState:
     best_model_state: dict[str, torch.Tensor] = field(default_factory=dict)
     bad_evals: int = 0
     stopped_early: bool = False
+    decays: int = 0  # learning-rate decays taken at plateaus (TrainingSettings.lr_decays)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
@@ -309,6 +312,8 @@ def fit(
             torch.set_rng_state(resume.torch_rng)
         _adopt_monitor(state, settings.monitor)
     state.monitor = settings.monitor.value
+    # A run that stopped at a plateau and is resumed with decays left goes on from there.
+    _decay_at_plateau(model, optimizer, state, settings)
     # Every worker takes the same number of steps (gradients are averaged each step), and
     # the global batch stays hp.batch_size whatever the worker count.
     eligible = sum(1 for s in split.train if len(s) > 1)
@@ -346,6 +351,8 @@ def fit(
         last = state.epoch >= hp.epochs or out_of_time
         if state.epoch % settings.eval_every == 0 or last:
             _validate_epoch(split, model, settings, hp.seed, state, result, dist)
+            if not last:
+                _decay_at_plateau(model, optimizer, state, settings)
         result.final = last or state.stopped_early
         state.model_state = _on_cpu(model.state_dict())
         state.optimizer_state = optimizer.state_dict()
@@ -382,6 +389,32 @@ def _adopt_monitor(state: TrainState, monitor: EvaluationProtocol) -> None:
     state.best_score = float(kept[0]["val"][monitor.value][MONITORED_METRIC]) if kept else -math.inf
     state.bad_evals = 0
     state.stopped_early = False
+
+
+def _decay_at_plateau(
+    model: SSEPT, optimizer: torch.optim.Optimizer, state: TrainState, settings: TrainingSettings
+) -> None:
+    """At a plateau with decays left: the best model again, a smaller step, a fresh patience.
+
+    Going back to the best weights rather than on from the last ones is what makes the
+    smaller step pay: the epochs since the best one drifted on a too-large step.
+    """
+    if not state.stopped_early or state.decays >= settings.lr_decays or not state.best_model_state:
+        return
+    model.load_state_dict(state.best_model_state)
+    for group in optimizer.param_groups:
+        group["lr"] *= settings.lr_decay_factor
+    state.decays += 1
+    state.bad_evals = 0
+    state.stopped_early = False
+    log.info(
+        "plateau at epoch %d: back to epoch %d, learning rate now %.2e (decay %d of %d)",
+        state.epoch,
+        state.best_epoch,
+        optimizer.param_groups[0]["lr"],
+        state.decays,
+        settings.lr_decays,
+    )
 
 
 def _autocast(precision: Precision, device: torch.device) -> Any:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def quickstart(
@@ -27,6 +33,14 @@ def quickstart(
     keep_serving: Annotated[
         bool, typer.Option(help="Keep the runtime serving after the report, until Ctrl-C.")
     ] = False,
+    loop: Annotated[
+        bool,
+        typer.Option(
+            help="Then close the continuous-training loop: a shift of taste in the traffic, "
+            "drift read from Prometheus, feedback ingested, a third version trained and "
+            "rolled out (needs `prometheus` on PATH)."
+        ),
+    ] = False,
 ) -> None:
     """Train, compile, serve and roll out two versions on this machine, then write a report."""
     from rich.console import Console
@@ -36,7 +50,16 @@ def quickstart(
 
     if size not in SIZES:
         raise typer.BadParameter(f"choose one of {', '.join(SIZES)}", param_hint="--size")
+    # SIGTERM stops it the way Ctrl-C does: every stage and service it started goes too
+    # (Python's default would end this process and leave them running).
+    signal.signal(signal.SIGTERM, _interrupt)
     code = run_quickstart(
-        workdir, data, size, download, Console(highlight=False), keep_serving=keep_serving
+        workdir,
+        data,
+        size,
+        download,
+        Console(highlight=False),
+        keep_serving=keep_serving,
+        loop=loop,
     )
     raise typer.Exit(code)

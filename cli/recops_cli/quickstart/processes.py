@@ -16,10 +16,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+
+
+@dataclass(frozen=True)
+class ServingPorts:
+    """The runtime's three loopback ports."""
+
+    grpc: int
+    http: int
+    metrics: int
 
 
 class StageError(RuntimeError):
@@ -125,7 +135,8 @@ def last_json_object(text: str) -> dict[str, Any]:
 class Service:
     """A long-running child (the runtime), stopped with its whole process group."""
 
-    def __init__(self, args: Sequence[str], log_path: Path) -> None:
+    def __init__(self, args: Sequence[str], log_path: Path, name: str = "the runtime") -> None:
+        self.name = name
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("w", encoding="utf-8")
         self.log_path = log_path
@@ -142,7 +153,7 @@ class Service:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise StageError(
-                    f"the runtime exited with {self.proc.returncode}; see {self.log_path}"
+                    f"{self.name} exited with {self.proc.returncode}; see {self.log_path}"
                 )
             try:
                 if httpx.get(url, timeout=1.0).status_code == 200:
@@ -150,7 +161,7 @@ class Service:
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
-        raise StageError(f"the runtime was not ready within {timeout_s:.0f}s; see {self.log_path}")
+        raise StageError(f"{self.name} was not ready within {timeout_s:.0f}s; see {self.log_path}")
 
     def stop(self) -> None:
         _stop_group(self.proc, grace_s=35.0)
@@ -208,3 +219,10 @@ class TrafficLoop:
         if self._proc is not None:
             _stop_group(self._proc)
         self._thread.join(timeout=15)
+
+    def finish(self, timeout_s: float = 120.0) -> None:
+        """Let the run in progress end by itself (its report written: every request it sent
+        is counted), start no other."""
+        self._stop.set()
+        self._thread.join(timeout=timeout_s)
+        self.stop()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from recops_cli.quickstart.loop import LoopFacts
 
 
 @dataclass
@@ -21,6 +23,7 @@ class Facts:
     rollout: dict[str, Any] | None = None
     traffic: list[dict[str, Any]] = field(default_factory=list)
     addresses: dict[str, str] = field(default_factory=dict)
+    loop: LoopFacts | None = None
 
 
 def _plot_training(facts: Facts, path: Path) -> Path | None:
@@ -122,6 +125,88 @@ def _plot_rollout(facts: Facts, path: Path) -> Path | None:
     return path
 
 
+def _plot_loop(loop: LoopFacts | None, path: Path) -> Path | None:
+    """Drift statistics and online hit rate per version over the loop, with its events."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if loop is None or not loop.series:
+        return None
+    start = loop.events[0][1] if loop.events else 0.0
+    shown = [name for name in loop.triggered if name in loop.series] or ["popularity_psi"]
+    panels = [*shown, "hit_rate"]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.4 * len(panels)), sharex=True)
+    for ax, name in zip(list(axes), panels, strict=True):
+        for version, points in sorted(loop.series.get(name, {}).items()):
+            if points:
+                t, v = zip(*points, strict=True)
+                ax.plot([x - start for x in t], v, label=f"v{version}")
+        if name in loop.thresholds:
+            ax.axhline(loop.thresholds[name], color="red", ls="--", lw=1, label="threshold")
+        for what, when in loop.events:
+            ax.axvline(when - start, color="grey", ls=":", lw=1)
+            if ax is axes[0]:
+                ax.annotate(
+                    what,
+                    (when - start, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    rotation=90,
+                    va="top",
+                    ha="right",
+                    fontsize=7,
+                )
+        ax.set(title="online hit rate (10 s)" if name == "hit_rate" else f"drift: {name}")
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+    axes[-1].set(xlabel="seconds since the shift of taste")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _loop_lines(loop: LoopFacts) -> list[str]:
+    ingested = loop.ingest.get("ingested", {})
+    start = loop.events[0][1] if loop.events else 0.0
+    lines = ["", "## Continuous training loop", ""]
+    lines += [
+        f"Shift of taste: {len(loop.trend.get('titles', []))} titles from popularity rank "
+        f"{loop.trend.get('from_rank')} on became what the simulated users watch next "
+        f"({loop.trend.get('per_user')} each, {loop.trend.get('users')} users who had watched "
+        f"none of them); the watches of all but {loop.trend.get('followers')} of them were "
+        "logged, the followers met the trend in the canary.",
+        "",
+        "| event | seconds after the shift |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {what} | {when - start:.1f} |" for what, when in loop.events]
+    lines += ["", f"Drift of v{loop.stable} (the last window's value; limits in the plot):", ""]
+    lines += [f"- {name}: {value:.4f}" for name, value in loop.triggered.items()]
+    lines += [
+        "",
+        f"New snapshot `{str(loop.ingest.get('hash', ''))[:16]}`, parent "
+        f"`{str(loop.ingest.get('parent', ''))[:16]}`, "
+        f"{len(loop.ingest.get('consumed', []))} log segments consumed: "
+        f"{ingested.get('new_interactions')} new interactions "
+        f"({ingested.get('feedback')} feedback events, {ingested.get('duplicates')} duplicates, "
+        f"{ingested.get('repeated_items')} already in the data, {ingested.get('invalid')} "
+        f"invalid lines); the simulated users watched {loop.watched_pairs} new titles.",
+        "",
+        f"v{loop.candidate} trained on snapshot `{str(loop.training.get('dataset_hash', ''))[:16]}`"
+        f"; gate: {loop.training.get('gate', {}).get('verdict')} "
+        f"({loop.training.get('gate', {}).get('reason')}).",
+    ]
+    if loop.rollout:
+        verdict = loop.rollout.get("verdict", {})
+        lines += [
+            "",
+            f"Rollout of v{loop.candidate}: **{verdict.get('phase')}**, {verdict.get('reason')}",
+        ]
+    return lines
+
+
 def _traffic_by_version(reports: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
     """Requests, successful requests and clicks on recommended items, per version."""
     totals: dict[str, tuple[int, int, int]] = {}
@@ -144,6 +229,7 @@ def write_report(facts: Facts, folder: Path) -> Path:
             _plot_training(facts, folder / "training.png"),
             _plot_engines(facts, folder / "engines.png"),
             _plot_rollout(facts, folder / "rollout.png"),
+            _plot_loop(facts.loop, folder / "loop.png"),
         )
         if p is not None
     ]
@@ -205,6 +291,8 @@ def write_report(facts: Facts, folder: Path) -> Path:
                 f"| {rec['elapsedS']:.1f} | {rec['stepIndex']} | {rec['action']} | "
                 f"stable={w['stable']} candidate={w['candidate']} | {rec['reason']} |"
             )
+    if facts.loop is not None:
+        lines += _loop_lines(facts.loop)
     if facts.traffic:
         lines += ["", "## Simulated traffic", ""]
         lines += [f"{len(facts.traffic)} completed load runs (`recops loadtest`, open loop).", ""]
@@ -219,6 +307,12 @@ def write_report(facts: Facts, folder: Path) -> Path:
     summary = folder / "summary.md"
     summary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "facts.json").write_text(
-        json.dumps(facts.__dict__, indent=1, default=str) + "\n", encoding="utf-8"
+        json.dumps(
+            facts.__dict__ | {"loop": asdict(facts.loop) if facts.loop else None},
+            indent=1,
+            default=str,
+        )
+        + "\n",
+        encoding="utf-8",
     )
     return summary

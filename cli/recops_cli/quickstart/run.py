@@ -16,8 +16,10 @@ from rich.status import Status
 from rich.table import Table
 
 from recops_cli.quickstart.data import choose_data, plain_copy
+from recops_cli.quickstart.loop import close_the_loop
 from recops_cli.quickstart.processes import (
     Service,
+    ServingPorts,
     StageError,
     TrafficLoop,
     free_port,
@@ -25,6 +27,7 @@ from recops_cli.quickstart.processes import (
     recops_command,
     run_stage,
 )
+from recops_cli.quickstart.prometheus import Prometheus
 from recops_cli.quickstart.report import Facts, write_report
 from recops_cli.quickstart.settings import (
     ENGINE_TARGETS,
@@ -44,6 +47,7 @@ class Quickstart:
         self.console = console
         self.facts = Facts()
         self.logs = workdir / "logs"
+        self.loads: list[TrafficLoop] = []
         self._status: Status | None = None
 
     # -- presentation ------------------------------------------------------------------
@@ -61,7 +65,7 @@ class Quickstart:
         self.facts.stages.append((title, elapsed))
         self.console.print(f"[green]✓[/green] {title} [dim]({elapsed:.1f}s)[/dim]")
 
-    def _progress(self, title: str) -> Any:
+    def progress(self, title: str) -> Any:
         def on_line(line: str) -> None:
             if self._status is not None:
                 self._status.update(f"[bold]{title}[/bold] [dim]{line[-100:]}[/dim]")
@@ -70,16 +74,23 @@ class Quickstart:
 
     # -- stages ----------------------------------------------------------------------------
 
-    def train(self, label: str, data: Path, epochs: int) -> dict[str, Any]:
+    def train(
+        self, label: str, data: Path, epochs: int, feedback: Path | None = None
+    ) -> dict[str, Any]:
         config = train_config(
-            version_label=label, data_file=data, epochs=epochs, size=self.size, workdir=self.workdir
+            version_label=label,
+            data_file=data,
+            epochs=epochs,
+            size=self.size,
+            workdir=self.workdir,
+            feedback_log=feedback,
         )
         path = self.workdir / f"train-{label}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         _, stdout = run_stage(
             recops_command("train", "--config", str(path), "--backend", "ray", "--run-name", label),
             self.logs / f"train-{label}.log",
-            self._progress(f"training {label}"),
+            self.progress(f"training {label}"),
         )
         summary = last_json_object(stdout)
         version = str(summary["model_version"])
@@ -124,12 +135,94 @@ class Quickstart:
                     "1",
                 ),
                 self.logs / f"compile-v{version}-{target}.log",
-                self._progress(f"compiling v{version} {target}"),
+                self.progress(f"compiling v{version} {target}"),
             )
             engines[target] = out
             manifest = json.loads((out / "manifest.json").read_text())
             self.facts.engines.setdefault(version, {})[target] = manifest
         return engines
+
+    def traffic(
+        self,
+        replay: Path,
+        grpc_port: int,
+        folder: str,
+        *extra: str,
+        requests: int | None = None,
+    ) -> TrafficLoop:
+        """Simulated users replaying ``replay``, one bounded `recops loadtest` after another
+        (each of ``requests``, by default 20 seconds' worth)."""
+        count = requests or int(self.size.traffic_rate * 20)
+        duration = count / self.size.traffic_rate + 30.0
+
+        def loadtest_args(index: int) -> list[str]:
+            return recops_command(
+                "loadtest",
+                "--dataset",
+                str(replay),
+                "--target",
+                f"127.0.0.1:{grpc_port}",
+                "--rate",
+                str(self.size.traffic_rate),
+                "--duration-s",
+                str(duration if requests else 20.0),
+                "--requests",
+                str(count),
+                "--feedback",
+                *extra,
+                "--json",
+                str(self.workdir / folder / f"loadtest-{index:03d}.json"),
+            )
+
+        load = TrafficLoop(loadtest_args, self.workdir / folder).start()
+        self.loads.append(load)
+        return load
+
+    def roll_out(
+        self, stable: str, candidate: str, engine: Path, ports: ServingPorts, log_path: Path
+    ) -> tuple[int, dict[str, Any]]:
+        """`recops rollout` of ``candidate`` against ``stable``; (exit code, its log)."""
+        policy_path = self.workdir / "rollout-policy.yaml"
+        policy_path.write_text(yaml.safe_dump(rollout_policy(self.size), sort_keys=False))
+        code, _ = run_stage(
+            recops_command(
+                "rollout",
+                "--stable",
+                stable,
+                "--candidate",
+                candidate,
+                "--admin",
+                f"http://127.0.0.1:{ports.http}",
+                "--metrics",
+                f"http://127.0.0.1:{ports.metrics}/metrics",
+                "--policy",
+                str(policy_path),
+                "--candidate-engine",
+                str(engine),
+                "--log",
+                str(log_path),
+                "--max-duration-s",
+                "300",
+            ),
+            self.logs / f"rollout-v{candidate}.log",
+            self.progress("rolling out"),
+            ok_codes=(0, 1),
+        )
+        log: dict[str, Any] = json.loads(log_path.read_text())
+        return code, log
+
+    def announce_rollout(self, code: int, log: dict[str, Any], stable: str, candidate: str) -> None:
+        verdict = log.get("verdict", {})
+        if code == 0:
+            self.console.print(
+                f"[bold green]Promoted version {candidate}[/bold green]: {verdict.get('reason')} "
+                f"({verdict.get('message', '')}); MLflow alias champion -> {candidate}"
+            )
+        else:
+            self.console.print(
+                f"[bold red]Rolled back version {candidate}[/bold red]: {verdict.get('reason')} "
+                f"({verdict.get('message', '')}); version {stable} keeps serving"
+            )
 
 
 def _reset_workdir(workdir: Path) -> None:
@@ -141,6 +234,37 @@ def _reset_workdir(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
 
+def _serve_command(
+    stable: str, engine: Path, ports: ServingPorts, workdir: Path, size: Size, loop: bool
+) -> list[str]:
+    args = recops_command(
+        "serve",
+        "--engine",
+        f"{stable}={engine}",
+        "--host",
+        "127.0.0.1",
+        "--grpc-port",
+        str(ports.grpc),
+        "--http-port",
+        str(ports.http),
+        "--metrics-port",
+        str(ports.metrics),
+        "--feedback-log",
+        str(workdir / "feedback"),
+        # Training runs beside the service: one engine thread per version.
+        "--engine-workers",
+        "1",
+        "--engine-threads",
+        "1",
+    )
+    if loop:
+        # Windows sized for simulated traffic, and segments sealed within seconds so that
+        # the ingest reads the feedback of the shift without waiting an hour.
+        drift = {"window": size.drift_window, "consecutive": size.drift_consecutive}
+        args += ["--drift", json.dumps(drift), "--feedback-rotate-s", "2"]
+    return args
+
+
 def run_quickstart(
     workdir: Path,
     data: Path | None,
@@ -148,14 +272,16 @@ def run_quickstart(
     allow_download: bool,
     console: Console,
     keep_serving: bool = False,
+    loop: bool = False,
 ) -> int:
-    """Run every stage; returns 0 when the candidate was promoted or rightly rolled back."""
+    """Run every stage; returns 0 when the candidate was promoted or rightly rolled back
+    (and, with ``loop``, when the loop closed: drift, ingest, training, rollout)."""
     size = SIZES[size_name]
     _reset_workdir(workdir)
     qs = Quickstart(workdir, size, console)
     facts = qs.facts
     service: Service | None = None
-    traffic: TrafficLoop | None = None
+    prometheus: Prometheus | None = None
     started = time.monotonic()
     try:
         with qs.stage("data"):
@@ -182,55 +308,21 @@ def run_quickstart(
         with qs.stage(f"compile v{stable} engines ({', '.join(ENGINE_TARGETS)})"):
             engines_v1 = qs.compile(stable, Path(v1["model_dir"]))
 
-        grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+        ports = ServingPorts(free_port(), free_port(), free_port())
         with qs.stage(f"serve v{stable} over gRPC and start simulated traffic"):
             service = Service(
-                recops_command(
-                    "serve",
-                    "--engine",
-                    f"{stable}={engines_v1[SERVING_TARGET]}",
-                    "--host",
-                    "127.0.0.1",
-                    "--grpc-port",
-                    str(grpc_port),
-                    "--http-port",
-                    str(http_port),
-                    "--metrics-port",
-                    str(metrics_port),
-                    "--feedback-log",
-                    str(workdir / "feedback"),
-                    # Training runs beside the service: one engine thread per version.
-                    "--engine-workers",
-                    "1",
-                    "--engine-threads",
-                    "1",
-                ),
+                _serve_command(stable, engines_v1[SERVING_TARGET], ports, workdir, size, loop),
                 qs.logs / "serve.log",
             )
-            service.wait_ready(f"http://127.0.0.1:{http_port}/readyz")
-
-            def loadtest_args(index: int) -> list[str]:
-                return recops_command(
-                    "loadtest",
-                    "--dataset",
-                    str(replay),
-                    "--target",
-                    f"127.0.0.1:{grpc_port}",
-                    "--rate",
-                    str(size.traffic_rate),
-                    "--duration-s",
-                    "20",
-                    "--requests",
-                    str(int(size.traffic_rate * 20)),
-                    "--feedback",
-                    "--json",
-                    str(workdir / "traffic" / f"loadtest-{index:03d}.json"),
-                )
-
-            traffic = TrafficLoop(loadtest_args, workdir / "traffic").start()
+            service.wait_ready(f"http://127.0.0.1:{ports.http}/readyz")
+            traffic = qs.traffic(replay, ports.grpc, "traffic")
+            if loop:
+                prometheus = Prometheus(workdir / "prometheus", f"127.0.0.1:{ports.metrics}")
+                prometheus.wait_ready()
+                facts.addresses["Prometheus"] = prometheus.url
         while_running = "" if keep_serving else " (while the quickstart runs; --keep-serving)"
-        facts.addresses["gRPC"] = f"127.0.0.1:{grpc_port}{while_running}"
-        facts.addresses["metrics"] = f"http://127.0.0.1:{metrics_port}/metrics{while_running}"
+        facts.addresses["gRPC"] = f"127.0.0.1:{ports.grpc}{while_running}"
+        facts.addresses["metrics"] = f"http://127.0.0.1:{ports.metrics}/metrics{while_running}"
 
         with qs.stage("train v2 (better configuration) and apply the offline gate"):
             v2 = qs.train("v2", choice.path, size.v2_epochs)
@@ -243,57 +335,36 @@ def run_quickstart(
             console.print(
                 "[yellow]The offline gate rejected version 2: nothing to roll out.[/yellow]"
             )
-            return _finish(qs, workdir, started, traffic)
+            return _finish(qs, workdir, started)
 
         with qs.stage(f"compile v{candidate} engines"):
             engines_v2 = qs.compile(candidate, Path(v2["model_dir"]))
 
-        policy_path = workdir / "rollout-policy.yaml"
-        policy_path.write_text(yaml.safe_dump(rollout_policy(size), sort_keys=False))
-        log_path = workdir / "rollout-log.json"
         with qs.stage(f"roll out v{candidate} on live metrics"):
-            code, _ = run_stage(
-                recops_command(
-                    "rollout",
-                    "--stable",
-                    stable,
-                    "--candidate",
-                    candidate,
-                    "--admin",
-                    f"http://127.0.0.1:{http_port}",
-                    "--metrics",
-                    f"http://127.0.0.1:{metrics_port}/metrics",
-                    "--policy",
-                    str(policy_path),
-                    "--candidate-engine",
-                    str(engines_v2[SERVING_TARGET]),
-                    "--log",
-                    str(log_path),
-                    "--max-duration-s",
-                    "300",
-                ),
-                qs.logs / "rollout.log",
-                qs._progress("rolling out"),
-                ok_codes=(0, 1),
+            code, facts.rollout = qs.roll_out(
+                stable,
+                candidate,
+                engines_v2[SERVING_TARGET],
+                ports,
+                workdir / "rollout-log.json",
             )
-            facts.rollout = json.loads(log_path.read_text())
-        verdict = (facts.rollout or {}).get("verdict", {})
+        qs.announce_rollout(code, facts.rollout, stable, candidate)
+        serving, serving_run = (candidate, v2) if code == 0 else (stable, v1)
         if code == 0:
             qs.set_alias(v2["tracking_uri"], "champion", candidate)
-            console.print(
-                f"[bold green]Promoted version {candidate}[/bold green]: {verdict.get('reason')} "
-                f"({verdict.get('message', '')}); MLflow alias champion -> {candidate}"
+        if loop:
+            assert prometheus is not None
+            loop_code = close_the_loop(
+                qs, serving, serving_run, replay, choice.path, ports, prometheus, traffic
             )
-        else:
-            console.print(
-                f"[bold red]Rolled back version {candidate}[/bold red]: {verdict.get('reason')} "
-                f"({verdict.get('message', '')}); version {stable} keeps serving"
-            )
-        code = _finish(qs, workdir, started, traffic)
+            if loop_code != 0:
+                _finish(qs, workdir, started)
+                return loop_code
+        code = _finish(qs, workdir, started)
         if keep_serving:
             console.print(
-                f"[bold]Serving on 127.0.0.1:{grpc_port} (gRPC), http://127.0.0.1:{http_port} "
-                f"(JSON), metrics on {metrics_port}. Ctrl-C stops everything.[/bold]"
+                f"[bold]Serving on 127.0.0.1:{ports.grpc} (gRPC), http://127.0.0.1:{ports.http} "
+                f"(JSON), metrics on {ports.metrics}. Ctrl-C stops everything.[/bold]"
             )
             with contextlib.suppress(KeyboardInterrupt):
                 while service.proc.poll() is None:
@@ -303,17 +374,21 @@ def run_quickstart(
         console.print(f"[bold red]quickstart failed:[/bold red] {exc}")
         return 1
     finally:
-        if traffic is not None:
-            traffic.stop()
+        for load in qs.loads:
+            load.stop()
+        if prometheus is not None:
+            prometheus.stop()
         if service is not None:
             service.stop()
 
 
-def _finish(qs: Quickstart, workdir: Path, started: float, traffic: TrafficLoop) -> int:
+def _finish(qs: Quickstart, workdir: Path, started: float) -> int:
     """Stop the simulated users, write the report, print the summary; returns 0."""
-    traffic.stop()
     facts = qs.facts
-    facts.traffic = traffic.reports()
+    for load in qs.loads:
+        load.stop()
+        # The watched pairs are the loop's to count, not the report's to list.
+        facts.traffic += [r | {"watched": len(r.get("watched", []))} for r in load.reports()]
     tracking = workdir / "mlflow.db"
     facts.addresses["MLflow UI"] = f"mlflow ui --backend-store-uri sqlite:///{tracking.resolve()}"
     facts.addresses["serve again"] = "recops serve --engine VERSION=" + str(

@@ -26,6 +26,8 @@ class Size(BaseModel):
         "at the first step's 25% this needs rate x interval x 0.25 above it."
     )
     latency_seconds: float = Field(description="Latency measurement per batch size at compile.")
+    drift_window: int = Field(description="Requests per drift window (--loop).")
+    drift_consecutive: int = Field(description="Breaching windows in a row that trigger.")
 
 
 SIZES: dict[str, Size] = {
@@ -37,6 +39,8 @@ SIZES: dict[str, Size] = {
         analysis_interval="10s",
         min_samples=300,
         latency_seconds=1.0,
+        drift_window=600,
+        drift_consecutive=3,
     ),
     "small": Size(
         maxlen=30,
@@ -46,16 +50,32 @@ SIZES: dict[str, Size] = {
         analysis_interval="6s",
         min_samples=120,
         latency_seconds=0.3,
+        drift_window=400,
+        drift_consecutive=3,
     ),
 }
 
 
 def train_config(
-    *, version_label: str, data_file: Path, epochs: int, size: Size, workdir: Path
+    *,
+    version_label: str,
+    data_file: Path,
+    epochs: int,
+    size: Size,
+    workdir: Path,
+    feedback_log: Path | None = None,
 ) -> dict[str, Any]:
-    """A `recops train` config (the camelCase contract the operator renders too)."""
+    """A `recops train` config (the camelCase contract the operator renders too); with
+    ``feedback_log``, the serving feedback joins the data, as a TrainingRun's does."""
+    dataset: dict[str, Any] = {
+        "format": "movielens-100k",
+        "uri": str(data_file),
+        "minInteractions": 5,
+    }
+    if feedback_log is not None:
+        dataset |= {"includeFeedback": True, "feedbackLog": str(feedback_log)}
     return {
-        "dataset": {"format": "movielens-100k", "uri": str(data_file), "minInteractions": 5},
+        "dataset": dataset,
         "model": {
             "architecture": "sse-pt",
             "maxlen": size.maxlen,

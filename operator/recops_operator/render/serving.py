@@ -68,7 +68,7 @@ def _labels(served: ServedVersion) -> dict[str, str]:
     )
 
 
-MAX_ENGINE_WORKERS = 8
+MAX_PROCESSES = 8
 
 
 def cpu_cores(quantity: str) -> float:
@@ -79,9 +79,11 @@ def cpu_cores(quantity: str) -> float:
 def serve_args(served: ServedVersion) -> list[str]:
     """The ``recops serve`` command line (flags are the runtime's contract).
 
-    A CPU target runs one single-threaded engine worker per requested core: without a CPU
-    limit the pod sees every core of its node, and sizing by the node would oversubscribe
-    the cores the scheduler granted it.
+    A CPU target runs one server process per requested core (at most 8), each with one
+    single-threaded engine worker: one Python process is bound by its interpreter lock
+    well before its cores are busy, and without a CPU limit the pod sees every core of
+    its node, so sizing by the node would oversubscribe the cores the scheduler granted.
+    A GPU target runs one process: the device is the shared resource there.
     """
     t = served.target
     engine = engine_dir(served.namespace, served.recmodel, served.version, t.name.value)
@@ -101,9 +103,11 @@ def serve_args(served: ServedVersion) -> list[str]:
         "--max-batch-delay-ms",
         f"{t.max_batch_delay_ms:g}",
     ]
-    if not t.name.needs_gpu:
-        workers = min(MAX_ENGINE_WORKERS, max(1, math.ceil(cpu_cores(t.resources.cpu))))
-        args += ["--engine-workers", str(workers), "--engine-threads", "1"]
+    if t.name.needs_gpu:
+        args += ["--processes", "1"]
+    else:
+        processes = min(MAX_PROCESSES, max(1, math.ceil(cpu_cores(t.resources.cpu))))
+        args += ["--processes", str(processes), "--engine-workers", "1", "--engine-threads", "1"]
     if served.drift is not None and served.drift != DriftThresholds():
         args += ["--drift", json.dumps(served.drift.to_wire(), separators=(",", ":"))]
     return args

@@ -28,6 +28,10 @@ from recops_operator.render.common import (
 from recops_operator.settings import OperatorSettings
 
 CONFIG_DIR = "/etc/recops"
+# The shared volume of the prepared snapshots (dataset.preparedClaim), in the Ray head and
+# every worker: the head prepares once, each worker streams its shard from it. The
+# archive's download cache lives there too, so that Ray Data tasks on workers read it.
+PREPARED_MOUNT = "/var/lib/recops/prepared"
 CONFIG_FILE = "train.json"
 OUTPUT_DIR = "/tmp/recops/output"  # scratch: the model is kept in MLflow's registry, not here
 
@@ -55,10 +59,24 @@ class TrainingJobInputs:
         return f"{self.namespace}/{self.run_name}"
 
 
+def prepared_dir(inputs: TrainingJobInputs) -> str | None:
+    """Where the run's prepared snapshot lives: dataset.preparedDir, else the RecModel's
+    folder on the preparedClaim volume, else nowhere (the trainer's own scratch)."""
+    if inputs.dataset.prepared_dir:
+        return inputs.dataset.prepared_dir
+    if inputs.dataset.prepared_claim:
+        return f"{PREPARED_MOUNT}/{inputs.namespace}/{inputs.recmodel}"
+    return None
+
+
 def train_config(inputs: TrainingJobInputs) -> dict[str, Any]:
     """The file given to ``recops train --config`` (camelCase keys, as in the CR API)."""
+    dataset = inputs.dataset.to_wire()
+    prepared = prepared_dir(inputs)
+    if prepared:
+        dataset["preparedDir"] = prepared
     config: dict[str, Any] = {
-        "dataset": inputs.dataset.to_wire(),
+        "dataset": dataset,
         "model": inputs.model.to_wire(),
         "resources": inputs.resources.to_wire(),
         "gate": inputs.gate.to_wire(),
@@ -108,6 +126,8 @@ def entrypoint(inputs: TrainingJobInputs, job_name: str) -> list[str]:
 
 def _env(inputs: TrainingJobInputs) -> list[Obj]:
     env: list[Obj] = [{"name": "RECOPS_TRAINING_RUN", "value": inputs.training_run_ref}]
+    if inputs.dataset.prepared_claim:
+        env.append({"name": "RECOPS_DATA_DIR", "value": f"{PREPARED_MOUNT}/cache"})
     if inputs.mlflow.tracking_uri:
         env.append({"name": "MLFLOW_TRACKING_URI", "value": inputs.mlflow.tracking_uri})
     return env
@@ -151,6 +171,8 @@ def _container(
         container["volumeMounts"].append(
             {"name": "feedback", "mountPath": FEEDBACK_MOUNT, "readOnly": True}
         )
+    if inputs.dataset.prepared_claim:
+        container["volumeMounts"].append({"name": "prepared", "mountPath": PREPARED_MOUNT})
     env_from = _env_from(inputs)
     if env_from:
         container["envFrom"] = env_from
@@ -176,6 +198,9 @@ def _pod_spec(
     if inputs.feedback_claim:
         claim = {"claimName": inputs.feedback_claim, "readOnly": True}
         spec["volumes"].append({"name": "feedback", "persistentVolumeClaim": claim})
+    if inputs.dataset.prepared_claim:
+        prepared = {"claimName": inputs.dataset.prepared_claim}
+        spec["volumes"].append({"name": "prepared", "persistentVolumeClaim": prepared})
     if gpu:
         spec["nodeSelector"] = dict(settings.gpu_node_selector)
         spec["tolerations"] = tolerations(settings.gpu_tolerations)

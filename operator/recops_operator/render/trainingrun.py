@@ -3,14 +3,20 @@ its jobs are rendered from (the run's overrides on top of its RecModel's spec)."
 
 from __future__ import annotations
 
+from recops_contracts.training import SCALE_FORMATS, DataPipeline
 from recops_operator.api.base import API_VERSION
-from recops_operator.api.recmodel import MlflowSettings, RecModelSpec
+from recops_operator.api.recmodel import (
+    DatasetSource,
+    MlflowSettings,
+    RecModelSpec,
+    TrainingResources,
+)
 from recops_operator.api.trainingrun import KIND, TrainingRunSpec
 from recops_operator.render.common import Obj, labels, metadata
 from recops_operator.render.training import TrainingJobInputs
 from recops_operator.settings import OperatorSettings
 from recops_operator.timeutil import parse_duration
-from recops_operator.validation import overlay
+from recops_operator.validation import InvalidSpecError, overlay
 
 
 def render_training_run(owner: Obj, name: str, spec: TrainingRunSpec) -> Obj:
@@ -40,14 +46,17 @@ def job_inputs(
         secret_ref=rm.mlflow.secret_ref or settings.mlflow_secret,
         registered_model_name=rm.mlflow.registered_model_name or spec.rec_model,
     )
+    dataset = overlay(rm.dataset, spec.dataset, "dataset")
+    resources = overlay(rm.training, spec.resources, "resources")
+    _check_shared_data(dataset, resources)
     return TrainingJobInputs(
         namespace=namespace,
         run_name=name,
         recmodel=spec.rec_model,
         mode=spec.mode,
-        dataset=overlay(rm.dataset, spec.dataset, "dataset"),
+        dataset=dataset,
         model=overlay(rm.model, spec.model, "model"),
-        resources=overlay(rm.training, spec.resources, "resources"),
+        resources=resources,
         gate=rm.gate,
         mlflow=mlflow,
         tune=spec.tune,
@@ -57,3 +66,17 @@ def job_inputs(
         else None,
         feedback_claim=settings.feedback_claim,
     )
+
+
+def _check_shared_data(dataset: DatasetSource, resources: TrainingResources) -> None:
+    """A large data set trained by several Ray workers needs storage they all read: each
+    worker streams its shard of the prepared snapshot from it."""
+    shared = dataset.prepared_claim or dataset.prepared_dir
+    streaming = dataset.format in SCALE_FORMATS and dataset.pipeline != DataPipeline.IN_MEMORY
+    if streaming and resources.workers > 1 and not shared:
+        raise InvalidSpecError(
+            f"spec.dataset.preparedClaim: format {dataset.format.value} with "
+            f"{resources.workers} Ray workers streams a prepared snapshot that every worker "
+            "reads; name a ReadWriteMany PersistentVolumeClaim (or set preparedDir to "
+            "storage every worker mounts), or set pipeline: in-memory"
+        )

@@ -1,4 +1,4 @@
-"""`recops quickstart` end to end, at the small size, on real MovieLens-100K."""
+"""`recops quickstart --loop` end to end, at the small size, on real MovieLens-100K."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -16,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _quickstart(workdir: Path, data: Path) -> list[str]:
+def _quickstart(workdir: Path, data: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -29,6 +30,7 @@ def _quickstart(workdir: Path, data: Path) -> list[str]:
         "--workdir",
         str(workdir),
         "--no-download",
+        *extra,
     ]
 
 
@@ -49,10 +51,12 @@ def _status(proc: psutil.Process) -> str:
         return "gone"
 
 
-def test_quickstart_trains_serves_and_rolls_out(tmp_path: Path, shared_data: Path) -> None:
+def test_quickstart_trains_serves_rolls_out_and_closes_the_loop(
+    tmp_path: Path, shared_data: Path
+) -> None:
     workdir = tmp_path / "qs"
     result = subprocess.run(
-        _quickstart(workdir, shared_data / "ml-100k" / "u.data.gz"),
+        _quickstart(workdir, shared_data / "ml-100k" / "u.data.gz", "--loop"),
         capture_output=True,
         text=True,
         timeout=1500,
@@ -74,16 +78,43 @@ def test_quickstart_trains_serves_and_rolls_out(tmp_path: Path, shared_data: Pat
     assert verdict["reason"]
     assert ("Promoted version 2" in out) == (verdict["phase"] == "Promoted")
     facts = json.loads((report / "facts.json").read_text())
-    assert set(facts["trainings"]) == {"1", "2"}
+    assert set(facts["trainings"]) == {"1", "2", "3"}
     assert facts["trainings"]["2"]["gate"]["verdict"] == "candidate"
     for targets in facts["engines"].values():
         for manifest in targets.values():
             assert manifest["parity"]["top10_overlap"] >= 0.99
     assert facts["traffic"], "the simulated traffic wrote no reports"
+    _assert_the_loop_closed(facts, report)
     assert _strays(workdir) == []
 
 
-def test_ctrl_c_leaves_no_stray_process(tmp_path: Path, shared_data: Path) -> None:
+def _assert_the_loop_closed(facts: dict[str, Any], report: Path) -> None:
+    """Taste shift -> drift read from Prometheus -> ingest -> training -> gate -> rollout."""
+    loop = facts["loop"]
+    serving = loop["stable"]
+    # The trend moves the newest items' popularity: those statistics trigger.
+    assert {"popularity_psi", "popularity_linf"} & set(loop["triggered"]), loop["triggered"]
+    assert [what for what, _ in loop["events"]][:2] == ["shift", "drift triggered"]
+    ingest = loop["ingest"]
+    counts = ingest["ingested"]
+    # The new snapshot holds exactly the deduplicated feedback: each title a simulated user
+    # watched (as counted by the sender), once, and nothing else.
+    assert counts["new_interactions"] == loop["watched_pairs"] > 0, counts
+    assert counts["invalid"] == 0 and counts["feedback"] > counts["new_interactions"]
+    assert ingest["parent"] == facts["trainings"][serving]["dataset_hash"]
+    assert ingest["consumed"], "the snapshot records no consumed log segment"
+    # The retraining read the same snapshot (the trainer ingests the same logs again).
+    assert loop["training"]["dataset_hash"] == ingest["hash"]
+    assert loop["training"]["gate"]["verdict"] == "candidate", loop["training"]["gate"]
+    assert loop["rollout"]["verdict"]["phase"] == "Promoted", loop["rollout"]["verdict"]
+    assert (report / "loop.png").stat().st_size > 5_000
+    assert "## Continuous training loop" in (report / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_it_leaves_no_stray_process(
+    tmp_path: Path, shared_data: Path, stop: signal.Signals
+) -> None:
     workdir = tmp_path / "qs"
     proc = subprocess.Popen(
         _quickstart(workdir, shared_data / "ml-100k" / "u.data.gz"),
@@ -101,7 +132,7 @@ def test_ctrl_c_leaves_no_stray_process(tmp_path: Path, shared_data: Path) -> No
     # Everything the quickstart started (the trainer, its local Ray) is below it now.
     descendants = psutil.Process(proc.pid).children(recursive=True)
     assert descendants
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     proc.wait(timeout=60)
     assert proc.returncode != 0
     _, alive = psutil.wait_procs(descendants, timeout=30)

@@ -4,44 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 import yaml
 from ports import free_port
 from processes import start_mlflow_server, stop, wait_until_ready
 
-
-def prometheus_config(
-    targets: list[str],
-    scrape_interval: str = "1s",
-    labels: dict[str, dict[str, str]] | None = None,
-) -> dict[str, object]:
-    """One scrape job; ``labels`` gives a target the target labels a ServiceMonitor would
-    (namespace, recops_io_recmodel)."""
-    labels = labels or {}
-    static = [{"targets": [t], **({"labels": labels[t]} if t in labels else {})} for t in targets]
-    return {
-        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-        "scrape_configs": [{"job_name": "recops-runtime", "static_configs": static}],
-    }
-
-
-def wait_for_samples(address: str, job: str = "recops-runtime", timeout: float = 60.0) -> None:
-    """Poll until every target of ``job`` was scraped up (the first sample takes seconds)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            rsp = httpx.get(f"{address}/api/v1/query", params={"query": f'up{{job="{job}"}}'})
-            result = rsp.json()["data"]["result"]
-            if result and all(r["value"][1] == "1" for r in result):
-                return
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"Prometheus at {address} scraped no sample of {job} in {timeout}s")
+from recops_cli.quickstart.prometheus import prometheus_config, wait_for_samples
 
 
 @pytest.fixture(scope="module")

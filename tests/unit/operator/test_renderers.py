@@ -244,7 +244,7 @@ def test_the_rbac_role_is_a_valid_cluster_role() -> None:
     validate_object(rbac.cluster_role())
 
 
-def test_the_serve_command_is_one_the_runtime_accepts_with_workers_per_requested_core() -> None:
+def test_the_serve_command_is_one_the_runtime_accepts_with_processes_per_requested_core() -> None:
     """The Deployment's command parses with the real `recops serve` options."""
 
     from typer.main import get_command
@@ -266,10 +266,13 @@ def test_the_serve_command_is_one_the_runtime_accepts_with_workers_per_requested
     assert serve is not None
     cpu = serve_args(ServedVersion("ml", "movies", "3", spec.targets[0]))
     params = serve.make_context("serve", cpu[2:]).params
-    assert (params["engine_workers"], params["engine_threads"]) == (3, 1)
+    # One server process per requested core, each with one single-threaded engine worker.
+    assert (params["processes"], params["engine_workers"], params["engine_threads"]) == (3, 1, 1)
     assert params["max_batch_size"] == spec.targets[0].max_batch_size
     gpu = serve_args(ServedVersion("ml", "movies", "3", spec.targets[1]))
-    assert serve.make_context("serve", gpu[2:]).params["engine_workers"] is None  # runtime: 1
+    gpu_params = serve.make_context("serve", gpu[2:]).params
+    assert gpu_params["engine_workers"] is None  # runtime: 1
+    assert gpu_params["processes"] == 1  # the device, not the interpreter, is shared
     # The RecModel's drift thresholds reach the runtime whole, defaults left out.
     drift = RecModelSpec.model_validate(
         spec.to_wire()

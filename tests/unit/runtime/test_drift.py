@@ -76,7 +76,11 @@ def test_the_reference_buckets_the_top_items_and_the_rest(
 ) -> None:
     assert reference.top_items.size == 1000 and reference.popularity.sum() > 100_000
     head = reference.head(50)
-    assert head.popularity.size == 51 and head.popularity.sum() == reference.popularity.sum()
+    # 50 items, the bands of ranks 50-100, 100-200, 200-400, 400-800, 800-1000, the rest.
+    assert head.band_ends == (100, 200, 400, 800, 1000)
+    assert head.popularity.size == 50 + 5 + 1
+    assert head.popularity.sum() == reference.popularity.sum()
+    assert head.popularity[52] == reference.popularity[200:400].sum()
     reference.save(tmp_path / "ref.npz")
     again = Reference.load(tmp_path / "ref.npz")
     assert np.array_equal(again.popularity, reference.popularity) and again.maxlen == MAXLEN
@@ -84,9 +88,10 @@ def test_the_reference_buckets_the_top_items_and_the_rest(
     with pytest.raises(ValueError, match=r"bad\.npz is not a drift reference"):
         Reference.load(tmp_path / "bad.npz")
     reference = head
-    assert set(reference.top_items.tolist()) <= set(range(1, 61))  # Zipf: the head
-    buckets = reference.popularity_buckets(np.array([reference.top_items[0], 2999, 2999]))
-    assert buckets[0] == 1 and buckets[-1] == 2 and buckets.sum() == 3
+    assert set(reference.top_items[:50].tolist()) <= set(range(1, 61))  # Zipf: the head
+    items = np.array([reference.top_items[0], reference.top_items[250], 2999, 2999])
+    buckets = reference.popularity_buckets(items)
+    assert buckets[0] == 1 and buckets[52] == 1 and buckets[-1] == 2 and buckets.sum() == 4
 
 
 def test_windows_of_the_training_distribution_never_trigger(reference: Reference) -> None:
@@ -125,6 +130,19 @@ def test_a_shift_of_taste_triggers_after_the_consecutive_windows(reference: Refe
     # Back to the training distribution: the run ends at the next window.
     back = feed(monitor, rng, 500)
     assert back[0].triggered == frozenset() and monitor.runs["popularity_psi"] == 0
+
+
+def test_a_trend_among_mid_catalogue_titles_moves_a_band(reference: Reference) -> None:
+    """Titles ranked 300-340 (outside the 50 top items, inside the 200-400 band) take 70%
+    of the newest items: one "other" bucket would barely move, the band does."""
+    trend = reference.top_items[300:340] - 1
+    shifted = POPULARITY * 0.3
+    shifted[trend] += 0.7 / trend.size
+    monitor = DriftMonitor(reference, DriftThresholds(window=500, consecutive=1))
+    report = feed(monitor, np.random.default_rng(5), 500, popularity=shifted)[0]
+    assert {"popularity_psi", "popularity_linf"} <= report.triggered
+    band = monitor.reference.popularity[52] / monitor.reference.popularity.sum()
+    assert report.statistics["popularity_linf"] == pytest.approx(0.7 * (1 - band), abs=0.08)
 
 
 def test_unknown_items_cold_starts_and_scores(reference: Reference) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from recops_runtime.feedback_log import FeedbackLog, read_feedback_log, recover
@@ -31,6 +32,20 @@ async def test_unsealed_records_stay_invisible_until_flushed(tmp_path: Path) -> 
     assert list(read_feedback_log(tmp_path)) == []
     await log.close()
     assert list(read_feedback_log(tmp_path)) == [{"n": 1}]
+
+
+async def test_an_idle_log_seals_its_aged_segment(tmp_path: Path) -> None:
+    # No event follows the last one: the segment is sealed by age alone, while running.
+    log = FeedbackLog(tmp_path, flush_every=1_000, flush_interval_s=3600, rotate_interval_s=0.05)
+    await log.start()
+    log.append({"n": 1})
+    await log.flush()
+    assert list(read_feedback_log(tmp_path)) == []
+    time.sleep(0.1)
+    await log.flush()  # what the periodic flush does with nothing buffered
+    assert list(read_feedback_log(tmp_path)) == [{"n": 1}]
+    assert not list(tmp_path.glob("*.part"))
+    await log.close()
 
 
 async def test_a_killed_writer_loses_at_most_its_last_batch(tmp_path: Path) -> None:
@@ -90,7 +105,11 @@ async def test_two_servers_given_one_folder_never_touch_each_others_segments(
         await second.flush()
     await first.close()
     await second.close()
-    assert [r["n"] for r in read_feedback_log(first.directory)] == list(range(20))
+    # The shared folder's tree (what training reads) holds both servers' records, each
+    # server's in order.
+    shared = list(read_feedback_log(tmp_path))
+    assert [r["n"] for r in shared if r["server"] == 1] == list(range(20))
+    assert len(shared) == 40
     assert [r["n"] for r in read_feedback_log(second.directory)] == list(range(20))
     assert {r["server"] for r in read_feedback_log(second.directory)} == {2}
     # Closed, the folder is free again: a restarted server writes to it directly.

@@ -55,3 +55,21 @@ def test_gpu_targets_get_one_worker_and_explicit_values_win(
     explicit = BatchingSettings(engine_workers=3, engine_threads=2)
     assert explicit.resolved_engine_workers(gpu=True) == 3
     assert explicit.resolved_engine_threads(3) == 2
+
+
+@pytest.mark.parametrize(
+    ("cpus", "processes", "workers", "threads"), [(1, 1, 1, 1), (2, 2, 1, 1), (16, 8, 2, 1)]
+)
+def test_each_process_of_a_server_sizes_its_engines_by_its_share_of_the_cpus(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, processes: int, workers: int, threads: int
+) -> None:
+    from recops_runtime import supervisor
+    from recops_runtime.settings import ServeSettings
+
+    monkeypatch.setattr(settings, "usable_cpus", lambda: cpus)
+    monkeypatch.setattr(supervisor, "usable_cpus", lambda: cpus)
+    serve = ServeSettings(engines={"v1": Path("engines/v1")})
+    assert serve.resolved_processes() == processes  # one per CPU, at most 8
+    each = supervisor.worker_settings(serve, processes).batching
+    assert each.resolved_engine_workers() == workers
+    assert each.resolved_engine_threads(workers) == threads

@@ -92,6 +92,15 @@ def test_gate_decisions() -> None:
     assert worse.verdict == "rejected" and "champion 0.4950" in worse.reason
     low = decide(GATE, 0.1, None)
     assert low.verdict == "rejected" and "below the minimum" in low.reason
+    # Measured on another snapshot (a retraining on new feedback): only the minimum holds.
+    other = decide(GATE, 0.3, 0.6, data="sha256:new", champion_data="sha256:old")
+    assert other.verdict == "candidate" and "another snapshot" in other.reason
+    assert decide(GATE, 0.1, 0.6, data="sha256:new", champion_data="sha256:old").verdict == (
+        "rejected"
+    )
+    assert decide(GATE, 0.3, 0.6, data="sha256:old", champion_data="sha256:old").verdict == (
+        "rejected"
+    )
 
 
 def test_the_shipped_training_configs_parse() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from recops_trainer.config import ModelHyperparameters, TrainingSettings
 from recops_trainer.hooks import CheckpointHook
@@ -100,6 +101,29 @@ def test_early_stopping_keeps_the_best_model(synthetic_split: Split) -> None:
     assert state.stopped_early
     assert state.epoch < 30
     assert state.best_model_state
+
+
+def test_a_plateau_decays_the_learning_rate_from_the_best_model(synthetic_split: Split) -> None:
+    # Too large a step: validation stops improving quickly, so plateaus come early.
+    settings = TrainingSettings(evalEvery=1, patience=1, threads=1, lrDecays=2, lrDecayFactor=0.1)
+    best_at_decay: list[float] = []
+
+    def at_each_epoch(result: EpochResult, state: TrainState, model: SSEPT) -> None:
+        if state.decays > len(best_at_decay):
+            # The decay went back to the best model: the weights are the kept ones again.
+            kept = state.best_model_state["item_embedding.weight"]
+            assert torch.equal(model.state_dict()["item_embedding.weight"].cpu(), kept)
+            best_at_decay.append(state.best_score)
+
+    _, state = fit(
+        synthetic_split, small_hp(epochs=40, learningRate=0.5), settings, hooks=[at_each_epoch]
+    )
+    assert state.decays == 2 and len(best_at_decay) == 2
+    # Stopped at the plateau after the last decay, not at the epoch budget.
+    assert state.stopped_early and state.epoch < 40
+    without = TrainingSettings(evalEvery=1, patience=1, threads=1)
+    _, plain = fit(synthetic_split, small_hp(epochs=40, learningRate=0.5), without)
+    assert plain.decays == 0 and plain.epoch < state.epoch
 
 
 @pytest.mark.parametrize("loss", ["gbce", "sampled-softmax"])
