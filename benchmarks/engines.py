@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from untrained_model import untrained_model
 
 from recops_runtime.engines.targets import CPU_TARGETS
 
@@ -62,37 +63,7 @@ def model_folder(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
         return args.model, f"trained ({_shown(args.model)})"
     label = "untrained, ML-1M shape (2 blocks, 50+50 dims, history 200, 3,416 items)"
     args.data = args.data or DEFAULT_DATA
-    if (work / "untrained-model" / "weights.pt").is_file():
-        return work / "untrained-model", label
-    import torch
-
-    from recops_trainer.config import DatasetFormat, DatasetSource
-    from recops_trainer.model import SSEPT, ModelShape
-    from recops_trainer.model_io import save_model
-    from recops_trainer.pipeline import id_maps
-    from recops_trainer.snapshot import load_source
-    from recops_trainer.split import leave_one_out
-
-    snapshot = load_source(DatasetSource(format=DatasetFormat.SASREC, uri=str(args.data)))
-    torch.manual_seed(0)
-    shape = ModelShape(
-        snapshot.num_users,
-        snapshot.num_items,
-        maxlen=200,
-        item_dim=50,
-        user_dim=50,
-        num_blocks=2,
-        num_heads=1,
-        dropout=0.2,
-    )
-    folder = save_model(
-        work / "untrained-model",
-        SSEPT(shape).eval(),
-        id_maps=id_maps(snapshot, leave_one_out(snapshot)),
-        data_manifest=snapshot.manifest,
-        model_version="untrained",
-    )
-    return folder, label
+    return untrained_model(args.data, work / "untrained-model"), label
 
 
 def torch_rows(model_dir: Path, threads: int) -> dict[str, Score]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from untrained_model import untrained_model
 
 from serving_bench import REPO
 
@@ -23,36 +24,7 @@ def model_folder(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
         metrics = json.loads((args.model / "metrics.json").read_text() or "{}")
         epoch = metrics.get("best_epoch")
         return args.model, f"trained ({shown}{f', best epoch {epoch}' if epoch else ''})"
-    import torch
-
-    from recops_trainer.config import DatasetFormat, DatasetSource
-    from recops_trainer.model import SSEPT, ModelShape
-    from recops_trainer.model_io import IdMaps, save_model
-    from recops_trainer.snapshot import load_source
-
-    folder = work / "untrained-model"
-    if not folder.is_dir():
-        snapshot = load_source(DatasetSource(format=DatasetFormat.SASREC, uri=str(args.data)))
-        torch.manual_seed(0)
-        shape = ModelShape(
-            snapshot.num_users,
-            snapshot.num_items,
-            maxlen=200,
-            item_dim=50,
-            user_dim=50,
-            num_blocks=2,
-            num_heads=1,
-            dropout=0.2,
-        )
-        counts = np.bincount(np.concatenate(snapshot.sequences), minlength=shape.num_items + 1)
-        popular = (np.argsort(-counts[1:], kind="stable")[:1000] + 1).tolist()
-        save_model(
-            folder,
-            SSEPT(shape).eval(),
-            id_maps=IdMaps(snapshot.user_ids, snapshot.item_ids, popular),
-            data_manifest=snapshot.manifest,
-            model_version="untrained",
-        )
+    folder = untrained_model(args.data, work / "untrained-model")
     return folder, "untrained, ML-1M shape (2 blocks, width 100, history 200, 3,416 items)"
 
 

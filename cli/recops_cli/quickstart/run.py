@@ -153,7 +153,7 @@ class Quickstart:
         """Simulated users replaying ``replay``, one bounded `recops loadtest` after another
         (each of ``requests``, by default 20 seconds' worth)."""
         count = requests or int(self.size.traffic_rate * 20)
-        duration = count / self.size.traffic_rate + 30.0
+        duration = 20.0 if requests is None else count / self.size.traffic_rate + 30.0
 
         def loadtest_args(index: int) -> list[str]:
             return recops_command(
@@ -165,7 +165,7 @@ class Quickstart:
                 "--rate",
                 str(self.size.traffic_rate),
                 "--duration-s",
-                str(duration if requests else 20.0),
+                str(duration),
                 "--requests",
                 str(count),
                 "--feedback",
