@@ -187,11 +187,34 @@ class SSEPT(nn.Module):
         view = (users.shape[0],) + (1,) * (items.dim() - 1) + (self.shape.user_dim,)
         return torch.cat([item_vectors, users.view(view).expand(shape)], dim=-1)
 
-    def score_positions(self, user_ids: Tensor, history: Tensor, items: Tensor) -> Tensor:
-        """Training logits: ``items [B, L, K]`` scored at every position -> ``[B, L, K]``."""
+    def score_positions(
+        self, user_ids: Tensor, history: Tensor, items: Tensor, *, through_catalogue: bool = False
+    ) -> Tensor:
+        """Training logits: ``items [B, L, K]`` scored at every position -> ``[B, L, K]``.
+
+        Two ways to the same logits at the positions that have a target (``items[..., 0]``,
+        the positive, not padding; the others are masked out of every loss): gathering each
+        candidate's output vector, ``[B, L, K, hidden]``, cheap for a few candidates; or,
+        with ``through_catalogue``, scoring the whole catalogue at those positions in one
+        matrix product and picking the candidates' columns, which costs the same whatever
+        ``K`` is (positions without a target then score 0).
+        """
         hidden, users = self.encode(user_ids, history)
+        if through_catalogue:
+            return self._picked_from_catalogue(hidden, users, items)
         vectors = self.output_vectors(items, users)
         return (vectors * hidden.unsqueeze(2)).sum(-1)
+
+    def _picked_from_catalogue(self, hidden: Tensor, users: Tensor, items: Tensor) -> Tensor:
+        where = items[..., 0] != 0
+        states = hidden[where]
+        dim = self.shape.item_dim
+        picked = (states[:, :dim] @ self.item_embedding.weight.t()).gather(1, items[where])
+        if self.shape.user_dim:
+            # The user half adds the same offset to every candidate of a position.
+            rows = users.unsqueeze(1).expand(-1, items.shape[1], -1)[where]
+            picked = picked + (states[:, dim:] * rows).sum(-1, keepdim=True)
+        return picked.new_zeros(items.shape).index_put((where,), picked)
 
     def forward(self, user_ids: Tensor, history: Tensor) -> Tensor:
         hidden, users = self.encode(user_ids, history)

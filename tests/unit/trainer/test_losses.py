@@ -11,7 +11,13 @@ from recops_trainer.losses import full_softmax_loss, sequence_loss
 from recops_trainer.model import SSEPT, ModelShape
 from recops_trainer.sampler import TrainSampler
 from recops_trainer.split import Split
-from recops_trainer.train import EpochResult, TrainState, _full_softmax, fit
+from recops_trainer.train import (
+    EpochResult,
+    TrainState,
+    _full_softmax,
+    fit,
+    scores_through_catalogue,
+)
 
 ITEMS = 9
 SETTINGS = TrainingSettings(evalEvery=3, patience=5, threads=1)
@@ -40,7 +46,8 @@ def _explicit(
     targets' mean cross-entropy: what the efficient loss must equal."""
     batch, length = seq.shape
     catalogue = torch.arange(1, ITEMS + 1).expand(batch, length, ITEMS)
-    logits = model.score_positions(users, seq, catalogue)  # [B, L, ITEMS], user part included
+    # [B, L, ITEMS], user part included, by the plain gather
+    logits = model.score_positions(users, seq, catalogue)
     where = pos != 0
     return F.cross_entropy(logits[where], pos[where] - 1)
 
@@ -94,6 +101,44 @@ def test_padding_is_neither_a_position_nor_a_class() -> None:
     assert float(_full_softmax(model, users, seq, shorter).detach()) == pytest.approx(
         only, rel=1e-5
     )
+
+
+@pytest.mark.parametrize("user_dim", [0, 4])
+@pytest.mark.parametrize("loss", [LossName.BCE, LossName.GBCE, LossName.SAMPLED_SOFTMAX])
+def test_candidates_picked_from_the_catalogue_give_the_gathered_loss(
+    user_dim: int, loss: LossName
+) -> None:
+    model = _model(user_dim)
+    users, seq, pos = _batch()
+    negatives = torch.randint(
+        1, ITEMS + 1, (*pos.shape, 5), generator=torch.Generator().manual_seed(4)
+    )
+    candidates = torch.cat([pos.unsqueeze(-1), negatives * (pos != 0).unsqueeze(-1)], dim=-1)
+    mask = (pos != 0).float()
+    found = {}
+    for through in (False, True):
+        model.zero_grad(set_to_none=True)
+        logits = model.score_positions(users, seq, candidates, through_catalogue=through)
+        value = sequence_loss(loss, logits[..., 0], logits[..., 1:], mask, ITEMS)
+        value.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        found[through] = (float(value.detach()), logits.detach() * mask.unsqueeze(-1), grads)
+    (gathered, gathered_logits, gathered_grads), (picked, picked_logits, picked_grads) = (
+        found[False],
+        found[True],
+    )
+    assert picked == pytest.approx(gathered, rel=1e-5)
+    assert torch.allclose(picked_logits, gathered_logits, atol=1e-5)
+    for name, param in model.named_parameters():
+        zero = torch.zeros_like(param)
+        expected, got = gathered_grads.get(name, zero), picked_grads.get(name, zero)
+        assert torch.allclose(got, expected, atol=1e-6), name
+
+
+def test_many_negatives_are_picked_from_the_catalogue_few_are_gathered() -> None:
+    assert not scores_through_catalogue(2, 3416)  # bce: one negative and the positive
+    assert scores_through_catalogue(129, 3416)  # 128 negatives on ML-1M
+    assert not scores_through_catalogue(129, 855_000)  # the same on ML-1B's catalogue
 
 
 def test_no_target_gives_a_zero_loss_with_a_gradient() -> None:
