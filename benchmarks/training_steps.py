@@ -63,8 +63,10 @@ def main() -> None:
             )
             # Force the path under test: the step reads the module's choice at call time.
             train.scores_through_catalogue = lambda _c, _n, through=through: through  # type: ignore[misc]
-            seconds = _seconds_per_step(split, hp, args.steps, TrainSampler, train, torch)
-            train.scores_through_catalogue = chosen
+            try:
+                seconds = _seconds_per_step(split, hp, args.steps, TrainSampler, train, torch)
+            finally:
+                train.scores_through_catalogue = chosen
             rows.append(
                 {
                     "loss": loss,

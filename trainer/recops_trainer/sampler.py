@@ -24,6 +24,7 @@ import numpy.typing as npt
 from recops_trainer.split import Split, history_matrix
 
 Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
 
 
 @dataclass
@@ -34,30 +35,59 @@ class Batch:
     neg: Ints  # [B, L, K] negatives, 0 where there is no target
 
 
+# Largest owners x items table of excluded pairs kept as a dense boolean mask. Looking a
+# draw up in it is one gather instead of a binary search over every training pair: a batch
+# of 128 ML-1M users with 100 negatives per position (2.56M draws) took 0.40 s to sample
+# with the search and 0.03 s with the mask (a 21 MB mask). ML-20M's would be 3.7 GB.
+DENSE_MASK_BYTES = 64 * 2**20
+
+
+def dense_mask(keys: Ints, num_owners: int, num_items: int) -> Bools | None:
+    """``mask[owner, item]`` of the pairs ``keys`` encodes, or None above ``DENSE_MASK_BYTES``."""
+    if (num_owners + 1) * (num_items + 1) > DENSE_MASK_BYTES:
+        return None
+    mask = np.zeros((num_owners + 1, num_items + 1), dtype=bool)
+    mask.flat[keys] = True
+    return mask
+
+
 def sample_outside(
-    rng: np.random.Generator, owners: Ints, keys: Ints, shape: tuple[int, ...], num_items: int
+    rng: np.random.Generator,
+    owners: Ints,
+    keys: Ints,
+    shape: tuple[int, ...],
+    num_items: int,
+    *,
+    mask: Bools | None = None,
 ) -> Ints:
     """Uniform items in ``1..num_items`` that ``owners`` (broadcast on ``shape``) never had.
 
-    ``keys`` are sorted ``user * (num_items + 1) + item`` codes of the excluded pairs.
+    ``keys`` are sorted ``user * (num_items + 1) + item`` codes of the excluded pairs;
+    ``mask``, where given, is ``dense_mask(keys, ...)``: the same draws, found faster.
     """
-    width = num_items + 1
     out = rng.integers(1, num_items + 1, size=shape)
     owners = np.broadcast_to(
         owners.reshape(owners.shape + (1,) * (len(shape) - owners.ndim)), shape
     )
-    todo = np.ones(shape, dtype=bool)
+    # Redrawn in flat order, only where a draw hit an excluded pair: the whole shape is
+    # checked once, then only the redrawn positions.
+    redraw = np.flatnonzero(_excluded(owners, out, keys, num_items, mask))
     for _ in range(1000):
-        codes = owners[todo] * width + out[todo]
-        where = np.searchsorted(keys, codes)
-        hit = keys[np.minimum(where, len(keys) - 1)] == codes if len(keys) else codes < 0
-        if not hit.any():
+        if not redraw.size:
             return out
-        idx = np.flatnonzero(todo)
-        todo[:] = False
-        todo.flat[idx[hit]] = True
-        out[todo] = rng.integers(1, num_items + 1, size=int(todo.sum()))
+        out.flat[redraw] = rng.integers(1, num_items + 1, size=redraw.size)
+        where = np.unravel_index(redraw, shape)
+        redraw = redraw[_excluded(owners[where], out[where], keys, num_items, mask)]
     raise ValueError("a user has interacted with (almost) every item: no negatives to sample")
+
+
+def _excluded(owners: Ints, items: Ints, keys: Ints, num_items: int, mask: Bools | None) -> Bools:
+    if mask is not None:
+        return np.asarray(mask[owners, items])
+    codes = owners * (num_items + 1) + items
+    if not len(keys):
+        return np.zeros(codes.shape, dtype=bool)
+    return np.asarray(keys[np.minimum(np.searchsorted(keys, codes), len(keys) - 1)] == codes)
 
 
 class TrainSampler:
@@ -89,6 +119,7 @@ class TrainSampler:
         self.users = eligible.astype(np.int64)
         self.windows = history_matrix(split.train, maxlen + 1)
         self.keys = split.train_keys()
+        self.mask = dense_mask(self.keys, split.num_users, split.num_items)
 
     def batch(self, size: int) -> Batch:
         return self.rows(self.rng.choice(self.users, size=size))
@@ -109,7 +140,7 @@ class TrainSampler:
             pos = np.where(replace, rng.integers(1, self.num_items + 1, size=pos.shape), pos)
         neg_shape = (size, seq.shape[1], self.negatives)
         if self.negatives:
-            neg = sample_outside(rng, users, self.keys, neg_shape, self.num_items)
+            neg = sample_outside(rng, users, self.keys, neg_shape, self.num_items, mask=self.mask)
             neg = np.where(valid[:, :, None], neg, 0)
         else:  # the full softmax scores every item: nothing to sample
             neg = np.zeros(neg_shape, dtype=np.int64)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from recops_trainer import sampler as sampler_module
 from recops_trainer.config import ModelHyperparameters, TrainingSettings
 from recops_trainer.hooks import CheckpointHook
 from recops_trainer.model import SSEPT
-from recops_trainer.sampler import TrainSampler
+from recops_trainer.sampler import TrainSampler, dense_mask, sample_outside
 from recops_trainer.split import Split
 from recops_trainer.train import EpochResult, Hook, TrainState, fit
 
@@ -34,6 +35,32 @@ def test_negatives_are_outside_the_users_training_items(synthetic_split: Split) 
         own = set(synthetic_split.train[user - 1].tolist())
         assert not own & set(neg[pos > 0].ravel().tolist())
         assert np.all(neg[pos == 0] == 0)
+
+
+def test_the_dense_mask_finds_the_same_negatives_as_the_search(
+    synthetic_split: Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dense = TrainSampler(synthetic_split, maxlen=8, negatives=20, sse_item=0.2, seed=4)
+    monkeypatch.setattr(sampler_module, "DENSE_MASK_BYTES", 0)
+    searched = TrainSampler(synthetic_split, maxlen=8, negatives=20, sse_item=0.2, seed=4)
+    assert dense.mask is not None and searched.mask is None
+    for _ in range(3):
+        a, b = dense.batch(64), searched.batch(64)
+        for field in ("users", "seq", "pos", "neg"):
+            assert np.array_equal(getattr(a, field), getattr(b, field)), field
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_sample_outside_redraws_until_no_excluded_pair_is_left(with_mask: bool) -> None:
+    # Owner 1 had items 1-9 and owner 2 items 2-10 of 10: each has exactly one item left,
+    # so nearly every draw is redrawn, several times over.
+    keys = np.sort(np.r_[1 * 11 + np.arange(1, 10), 2 * 11 + np.arange(2, 11)])
+    mask = dense_mask(keys, 2, 10) if with_mask else None
+    out = sample_outside(np.random.default_rng(0), np.array([1, 2]), keys, (2, 50), 10, mask=mask)
+    assert np.all(out[0] == 10) and np.all(out[1] == 1)
+    with pytest.raises(ValueError, match="no negatives to sample"):
+        full = np.sort(np.r_[keys, 1 * 11 + 10])  # owner 1 has every item
+        sample_outside(np.random.default_rng(0), np.array([1]), full, (1, 5), 10)
 
 
 @pytest.mark.parametrize(("p_user", "p_item"), [(0.92, 0.1), (0.3, 0.5)])
