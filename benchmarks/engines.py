@@ -70,8 +70,8 @@ def torch_rows(model_dir: Path, threads: int) -> dict[str, Score]:
     """The trainer's eager module and the serving graph run eagerly, for attribution."""
     import torch
 
-    from recops_trainer.export_graph import ServingGraph
-    from recops_trainer.model_io import load_model
+    from recops_trainer.compile.serving_graph import ServingGraph
+    from recops_trainer.model.folder import load_model
 
     torch.set_num_threads(threads)
     model = load_model(model_dir).model.eval()
@@ -224,7 +224,7 @@ def main() -> None:
     from recops_runtime.engines.bundle import ExportBundle
     from recops_runtime.engines.cpu import host_cpu
     from recops_runtime.engines.manifest import verify_engine_dir
-    from recops_trainer.export import export_bundle
+    from recops_trainer.compile.export import export_bundle
 
     random.seed(0)
     load_at_start = os.getloadavg()

@@ -22,9 +22,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from recops_trainer.config import DatasetSource
-from recops_trainer.ingest import ingest
-from recops_trainer.snapshot import load_source, write_snapshot
+from recops_contracts.training import DatasetSource
+from recops_trainer.data.ingest import ingest
+from recops_trainer.data.snapshot import write_snapshot
+from recops_trainer.data.sources import load_source
 
 ROOT = Path(__file__).resolve().parents[1]
 ML1M = ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt.gz"

@@ -25,14 +25,15 @@ import kmock
 from rich.console import Console
 from rich.table import Table
 
+from recops_operator import resources as res
 from recops_operator.clients.kubernetes import KubeClient, KubeConnection
-from recops_operator.kube import resources as res
 
-# The emulated API server and the manifests are the tests' harness (tests/support), not
-# part of the operator.
+# The emulated API server and the manifests are the tests' harness (recops_testkit), not
+# part of the operator. A benchmark runs as a script, so its own folder leads sys.path, not
+# the harness's import root: the one path this benchmark adds.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
-from emulator import ApiServerEmulator
-from manifests import custom_object
+from recops_testkit.emulator import ApiServerEmulator
+from recops_testkit.manifests import custom_object
 
 NS = "scale"
 RESULTS = Path(__file__).parent / "results" / "operator_scale.json"

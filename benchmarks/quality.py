@@ -189,8 +189,8 @@ def _row(name: str, result: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 def _history_of(folder: Path) -> list[dict[str, Any]]:
     """The training history of a run whose model folder is ``folder`` (empty if unknown)."""
-    from recops_trainer.hooks import CHECKPOINT_DIR, STATE_FILE
-    from recops_trainer.train import TrainState
+    from recops_trainer.training.hooks import CHECKPOINT_DIR, STATE_FILE
+    from recops_trainer.training.state import TrainState
 
     state = folder.parent / CHECKPOINT_DIR / STATE_FILE
     return TrainState.load(state).history if state.is_file() else []
@@ -223,14 +223,14 @@ def run_dataset(
     threads: int,
     skip: set[str],
 ) -> list[dict[str, Any]]:
-    from recops_trainer.baselines import Markov, Popularity
     from recops_trainer.config import parse_config
-    from recops_trainer.evaluate import evaluate
-    from recops_trainer.model_io import load_model
-    from recops_trainer.pipeline import run_training
-    from recops_trainer.snapshot import load_source
-    from recops_trainer.split import leave_one_out
-    from recops_trainer.train import model_scorer
+    from recops_trainer.data.sources import load_source
+    from recops_trainer.data.split import leave_one_out
+    from recops_trainer.evaluation.evaluator import evaluate
+    from recops_trainer.evaluation.scoring import model_scorer
+    from recops_trainer.model.baselines import Markov, Popularity
+    from recops_trainer.model.folder import load_model
+    from recops_trainer.runs.train import run_training
 
     spec = DATASETS[key]
     base = parse_config(spec)

@@ -34,10 +34,11 @@ def main() -> None:
     from rich.table import Table
 
     from recops_trainer.config import parse_config
-    from recops_trainer.ray_train import LOCAL_SYSTEM_CONFIG, fit_on_ray
-    from recops_trainer.snapshot import load_source, write_snapshot
-    from recops_trainer.split import leave_one_out
-    from recops_trainer.train import fit
+    from recops_trainer.data.snapshot import write_snapshot
+    from recops_trainer.data.sources import load_source
+    from recops_trainer.data.split import leave_one_out
+    from recops_trainer.distributed.ray_train import LOCAL_SYSTEM_CONFIG, fit_on_ray
+    from recops_trainer.training.loop import fit
 
     if args.dataset == "synthetic":
         dataset: dict[str, Any] = {"format": "synthetic"}

@@ -34,10 +34,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from recops_trainer import sampler
-    from recops_trainer.config import DatasetFormat, DatasetSource
-    from recops_trainer.snapshot import load_source
-    from recops_trainer.split import leave_one_out
+    from recops_contracts.training import DatasetFormat, DatasetSource
+    from recops_trainer.data import sampler
+    from recops_trainer.data.sources import load_source
+    from recops_trainer.data.split import leave_one_out
 
     split = leave_one_out(
         load_source(DatasetSource(format=DatasetFormat.SASREC, uri=str(args.data)))

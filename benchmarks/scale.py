@@ -119,7 +119,7 @@ class ChildSampler:
 
 
 def phase_write(archive: Path, pairs: int) -> dict[str, Any]:
-    from recops_trainer.synthetic_archives import SyntheticSize, pairs_of, write_ml1b_tar
+    from recops_trainer.data.synthetic_archives import SyntheticSize, pairs_of, write_ml1b_tar
 
     size = SyntheticSize(users=max(1, pairs // MEAN_LENGTH), items=ITEMS, mean_length=MEAN_LENGTH)
     started = time.perf_counter()
@@ -128,8 +128,8 @@ def phase_write(archive: Path, pairs: int) -> dict[str, Any]:
 
 
 def phase_prepare(archive: Path, prepared: Path) -> dict[str, Any]:
-    from recops_trainer.config import DatasetFormat, DatasetSource
-    from recops_trainer.prepared import prepare
+    from recops_contracts.training import DatasetFormat, DatasetSource
+    from recops_trainer.data.prepared.writer import prepare
 
     source = DatasetSource(format=DatasetFormat.MOVIELENS_1B)
     manifest = prepare(source, archive, prepared, use_ray=False)
@@ -146,8 +146,8 @@ def phase_prepare(archive: Path, prepared: Path) -> dict[str, Any]:
 
 def phase_streaming(prepared: Path, work: Path) -> dict[str, Any]:
     from recops_trainer.config import TrainConfig
-    from recops_trainer.ray_train import ray_session
-    from recops_trainer.scale_train import fit_streaming
+    from recops_trainer.distributed.ray_train import ray_session
+    from recops_trainer.distributed.streaming import fit_streaming
 
     config = TrainConfig.model_validate(_config(WORKERS, threads=1))
     with ChildSampler() as sampler, ray_session(num_cpus=WORKERS + 1):
@@ -172,9 +172,9 @@ def phase_in_memory(prepared: Path) -> dict[str, Any]:
     import numpy as np
 
     from recops_trainer.config import TrainConfig
-    from recops_trainer.prepared import to_snapshot
-    from recops_trainer.split import leave_one_out
-    from recops_trainer.train import fit
+    from recops_trainer.data.prepared.reader import to_snapshot
+    from recops_trainer.data.split import leave_one_out
+    from recops_trainer.training.loop import fit
 
     config = TrainConfig.model_validate(_config(1, threads=WORKERS))
     started = time.perf_counter()

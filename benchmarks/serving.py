@@ -99,7 +99,7 @@ def parse_args() -> argparse.Namespace:
 
 def server_shape(args: argparse.Namespace, processes: int) -> dict[str, int]:
     """What `recops serve --processes P` runs on this machine (P = 0: its default)."""
-    from recops_runtime.settings import BatchingSettings, ServeSettings, usable_cpus
+    from recops_runtime.serve_settings import BatchingSettings, ServeSettings, usable_cpus
 
     resolved = processes or ServeSettings(engines={"v1": Path()}).resolved_processes()
     batching = BatchingSettings(
@@ -119,7 +119,7 @@ def server_shape(args: argparse.Namespace, processes: int) -> dict[str, int]:
 def main() -> None:
     args = parse_args()
     from recops_runtime.eventloop import loop_name
-    from recops_runtime.settings import BatchingSettings
+    from recops_runtime.serve_settings import BatchingSettings
 
     if not args.data.is_file():
         sys.exit(f"ML-1M not found at {args.data} (set RECOPS_SHARED_DATA or pass --data)")

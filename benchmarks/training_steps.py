@@ -4,7 +4,7 @@ per candidate (the baseline) and picked from the whole catalogue's scores, in on
 Each row trains the same SASRec (item embeddings of 128, 2 blocks, history of 200) on
 batches of 128 users drawn by the trainer's own sampler, through the trainer's own step
 (length groups, forward, backward, Adam), after one warm-up step; ``auto`` is the path the
-trainer chooses (``train.scores_through_catalogue``).
+trainer chooses (``training.steps.scores_through_catalogue``).
 
     python benchmarks/training_steps.py [--steps 5] [--threads 1] [--negatives 1,16,128]
 """
@@ -38,11 +38,11 @@ def main() -> None:
 
     import torch
 
-    from recops_trainer import train
-    from recops_trainer.config import DatasetFormat, DatasetSource, ModelHyperparameters
-    from recops_trainer.sampler import TrainSampler
-    from recops_trainer.snapshot import load_source
-    from recops_trainer.split import leave_one_out
+    from recops_contracts.training import DatasetFormat, DatasetSource, ModelHyperparameters
+    from recops_trainer.data.sampler import TrainSampler
+    from recops_trainer.data.sources import load_source
+    from recops_trainer.data.split import leave_one_out
+    from recops_trainer.training import steps as train
 
     torch.set_num_threads(args.threads)
     split = leave_one_out(

@@ -12,12 +12,12 @@ def untrained_model(data: Path, folder: Path) -> Path:
         return folder
     import torch
 
-    from recops_trainer.config import DatasetFormat, DatasetSource
-    from recops_trainer.model import SSEPT, ModelShape
-    from recops_trainer.model_io import save_model
-    from recops_trainer.pipeline import id_maps
-    from recops_trainer.snapshot import load_source
-    from recops_trainer.split import leave_one_out
+    from recops_contracts.training import DatasetFormat, DatasetSource
+    from recops_trainer.data.sources import load_source
+    from recops_trainer.data.split import leave_one_out
+    from recops_trainer.model.folder import save_model
+    from recops_trainer.model.network import SSEPT, ModelShape
+    from recops_trainer.runs.outcome import id_maps
 
     snapshot = load_source(DatasetSource(format=DatasetFormat.SASREC, uri=str(data)))
     torch.manual_seed(0)

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-# The harness shared by the tiers and the benchmarks: the prerequisites list, the emulated
-# API server, the background operator, free ports, the validation of objects.
-sys.path.insert(0, str(Path(__file__).parent / "support"))
-from prerequisites import crd_schemas_dir, in_ci, report, shared_data_dir
-from schemas import load_crd
+from recops_testkit.prerequisites import crd_schemas_dir, in_ci, report, shared_data_dir
+from recops_testkit.schemas import load_crd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Skips at collection and while running fail in CI (see the plugin).
+pytest_plugins = ["recops_testkit.ci_skips"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """In CI a missing prerequisite fails the run before any test, naming it."""
     if in_ci() and (text := report()):
         pytest.exit(f"CI: {text}", returncode=4)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
-    """In CI a skipped test is a failure: CI must not pass by running less."""
-    outcome = yield
-    report_ = outcome.get_result()
-    if in_ci() and report_.skipped and not hasattr(report_, "wasxfail"):
-        reason = report_.longrepr[2] if isinstance(report_.longrepr, tuple) else report_.longrepr
-        report_.outcome = "failed"
-        report_.longrepr = f"skipped in CI, which must run every test: {reason}"
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +45,7 @@ def shared_crd_schemas() -> Path:
 
 # --- CustomResourceDefinitions ----------------------------------------------------------
 #
-# Objects are validated with the `schemas` module (tests/support/schemas.py): one contract,
+# Objects are validated with `recops_testkit.schemas`: one contract,
 # `validate_object` / `object_errors`, for our CRDs, the upstream ones and core kinds alike.
 
 

@@ -30,8 +30,8 @@ def model_folder(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
 
 def build_engines(args: argparse.Namespace, work: Path) -> tuple[dict[str, Path], str]:
     from recops_runtime.engines import BuildOptions, build_engine
-    from recops_trainer.export import export_bundle
-    from recops_trainer.model_io import weights_sha256
+    from recops_trainer.compile.export import export_bundle
+    from recops_trainer.model.folder import weights_sha256
 
     model, label = model_folder(args, work)
     # A training run may still replace its model folder: work on a copy, and cache engines
@@ -63,7 +63,7 @@ def build_engines(args: argparse.Namespace, work: Path) -> tuple[dict[str, Path]
 
 
 def histories(args: argparse.Namespace, maxlen: int, count: int) -> list[list[str]]:
-    from recops_runtime.sequences import read_sequences
+    from recops_runtime.tools.sequences import read_sequences
 
     rng = np.random.default_rng(0)
     sequences = read_sequences(args.data, max_users=args.max_users)
@@ -73,7 +73,7 @@ def histories(args: argparse.Namespace, maxlen: int, count: int) -> list[list[st
 
 def engine_inputs(engine_dir: Path, args: argparse.Namespace, maxlen: int) -> tuple[Any, Any]:
     """User ids and padded history rows of 512 held-out histories, as the service builds them."""
-    from recops_runtime.engines.base import ID_MAPS_FILE
+    from recops_contracts.engine_manifest import ID_MAPS_FILE
 
     items = json.loads((engine_dir / ID_MAPS_FILE).read_text())["items"]
     index = {item: i for i, item in enumerate(items, 1)}

@@ -32,8 +32,8 @@ def load(
 ) -> dict[str, Any]:
     """One closed-loop run; ``servers()`` lists the serving processes whose CPU is counted."""
     from recops_runtime.eventloop import freeze_heap
-    from recops_runtime.loadtest import LoadtestSettings, run_loadtest
-    from recops_runtime.sequences import read_sequences
+    from recops_runtime.tools.loadtest import LoadtestSettings, run_loadtest
+    from recops_runtime.tools.sequences import read_sequences
 
     requests = args.requests if concurrency > 1 else min(args.requests, 1000)
     processes = servers()

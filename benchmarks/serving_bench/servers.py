@@ -12,12 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from serving_bench import CONCURRENCY, REPO
+from recops_cli.quickstart.processes import ServingPorts, free_port
+from serving_bench import CONCURRENCY
 from serving_bench.load import load
-
-# Free ports come from the tests' harness (tests/support): one copy for both.
-sys.path.insert(0, str(REPO / "tests" / "support"))
-from ports import ServePorts, free_port
 
 ECHO_SERVER = Path(__file__).with_name("echo_server.py")
 
@@ -34,7 +31,7 @@ def run_service(
     With ``cache_users`` its per-user top-k cache is on and only the highest concurrency
     runs; each row then says which share of its requests the cache answered.
     """
-    ports = ServePorts()
+    ports = ServingPorts()
     command = [
         str(Path(sys.executable).with_name("recops")),
         "serve",
@@ -138,8 +135,8 @@ def run_ray_peer(engine_dir: Path, args: argparse.Namespace, work: Path) -> list
     class RayRecommender:
         def __init__(self) -> None:
             from recops_runtime.engines import load_engine
-            from recops_runtime.metrics import RuntimeMetrics
-            from recops_runtime.versions import open_version
+            from recops_runtime.scoring.model_version import open_version
+            from recops_runtime.telemetry.series import RuntimeMetrics
 
             # The service's own load, checks, id maps and top-k: only the batching differs.
             self.version = open_version(
@@ -160,7 +157,7 @@ def run_ray_peer(engine_dir: Path, args: argparse.Namespace, work: Path) -> list
             return await asyncio.to_thread(self.version.run_batch, jobs)
 
         async def Recommend(self, request: Any) -> Any:  # noqa: N802 (the RPC's name)
-            from recops_runtime.versions import NO_ITEMS, ScoreJob
+            from recops_runtime.scoring.model_version import NO_ITEMS, ScoreJob
 
             items = self.version.ids.items
             known = [items[i] for i in request.history if i in items]

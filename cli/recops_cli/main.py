@@ -14,9 +14,10 @@ import typer
 
 from recops_cli.quickstart import cli as quickstart_cli
 from recops_operator import cli as operator_cli
-from recops_operator.rollout import cli as rollout_cli
+from recops_operator.local_rollout import cli as rollout_cli
 from recops_runtime import cli as runtime_cli
-from recops_trainer import cli as trainer_cli, compile_cli
+from recops_trainer import cli as trainer_cli
+from recops_trainer.compile import cli as compile_cli
 
 app = typer.Typer(
     name="recops",

@@ -1,7 +1,7 @@
 """How a serving version's drift from its training data is judged (``retraining.drift.statistics``
 in the RecModel spec, ``--drift`` of ``recops serve``): window size, thresholds and the run
 of breaching windows that triggers. The runtime computes the statistics
-(``recops_runtime.drift``) and exports them as ``recops_drift{statistic}``.
+(``recops_runtime.telemetry.traffic_drift``) and exports them as ``recops_drift{statistic}``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ read sealed segments only.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Literal, NotRequired
 
 from pydantic import Field, TypeAdapter
 
@@ -26,6 +27,24 @@ FEEDBACK_EVENTS: tuple[FeedbackEventName, ...] = ("impression", "click", "watch"
 CLICK: FeedbackEventName = "click"
 # Events that are interactions (training data, the user's history); an impression is not one.
 INTERACTION_EVENTS: frozenset[str] = frozenset({"click", "watch", "rating"})
+
+# Plausible feedback, refused by the service and skipped by ingest beyond these: a time
+# before 2000-01-01 or over a day ahead of the reader's clock (milliseconds sent as seconds,
+# a sentinel, a broken clock), or a rating outside 0-10 (every MovieLens scale fits, with
+# room for 10-point ones; 0 is the value of events that carry none). Training would
+# otherwise take them as real interactions.
+EARLIEST_FEEDBACK_TS = 946_684_800.0  # 2000-01-01T00:00:00Z
+FEEDBACK_CLOCK_SKEW_S = 86_400.0
+MAX_RATING = 10.0
+
+
+def implausible_feedback(ts: float, value: float, now: float) -> str | None:
+    """The field and why, when an event's time or value cannot be real; else None."""
+    if not math.isfinite(ts) or not EARLIEST_FEEDBACK_TS <= ts <= now + FEEDBACK_CLOCK_SKEW_S:
+        return f"ts: {ts:g} is outside {EARLIEST_FEEDBACK_TS:.0f} to a day from now"
+    if not math.isfinite(value) or not 0.0 <= value <= MAX_RATING:
+        return f"value: {value:g} is outside 0 to {MAX_RATING:g}"
+    return None
 
 
 class RecommendationRecord(TypedDict):
@@ -55,6 +74,10 @@ class FeedbackRecord(TypedDict):
     event: FeedbackEventName
     value: float  # the rating, 0 for other events
     recommended: bool  # whether request_id's list held item_id
+    # Whether request_id was served to this user within the attribution window: only then
+    # is the event an online hit and (by default) training data. Absent in records written
+    # before it existed, which ingest keeps as it always did.
+    attributed: NotRequired[bool]
 
 
 LogRecord = Annotated[RecommendationRecord | FeedbackRecord, Field(discriminator="kind")]

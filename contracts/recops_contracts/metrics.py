@@ -27,6 +27,16 @@ DRIFT_WINDOWS = "recops_drift_windows"  # counter {version}: full windows judged
 # counter {version, result}: per-user top-k cache lookups, result "hit" or "miss" (only
 # with the cache on); hit rate = hits / (hits + misses).
 TOPK_CACHE = "recops_topk_cache_lookups"
+# counter {event, reason}: feedback not attributed to a recommendation, so never an online
+# hit and, by default, not training data. reason: "no_request_id"; "unknown_request" (no
+# kept served list matches: evicted by its byte budget, expired, or never served here);
+# "other_user" (the list was served to another user); "outside_window" (after the
+# attribution window).
+FEEDBACK_UNATTRIBUTED = "recops_feedback_unattributed"
+# gauges {store}: the estimated bytes a per-user store holds ("served", "history",
+# "topk_cache") and its budget.
+STORE_BYTES = "recops_store_bytes"
+STORE_BUDGET = "recops_store_budget_bytes"
 
 VERSION_LABEL = "version"
 TARGET_LABEL = "target"
@@ -36,6 +46,7 @@ REASON_LABEL = "reason"
 MODEL_VERSION_LABEL = "model_version"
 STATISTIC_LABEL = "statistic"
 RESULT_LABEL = "result"
+STORE_LABEL = "store"
 # The version label of requests refused before a version was chosen.
 UNVERSIONED = "none"
 

@@ -34,6 +34,17 @@ TAG_SYNTHETIC = "recops.synthetic"
 TAG_MODE = "recops.mode"
 TAG_CODE_VERSION = "recops.version"
 
+# The registered model's aliases: ``champion`` is the version that serves (the gate
+# compares a new run with it, a promotion moves it), ``candidate`` the last version that
+# passed the gate.
+ALIAS_CHAMPION = "champion"
+ALIAS_CANDIDATE = "candidate"
+
+# The gate's verdict, the value of ``TAG_GATE``: a candidate for rollout, or rejected.
+Verdict = Literal["candidate", "rejected"]
+VERDICT_CANDIDATE: Verdict = "candidate"
+VERDICT_REJECTED: Verdict = "rejected"
+
 Stage = Literal["val", "test"]
 
 

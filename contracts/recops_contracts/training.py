@@ -204,6 +204,14 @@ class TrainingResources(WireModel):
         max_length=2048,
         description="Checkpoint storage (local path or a URI pyarrow accepts, e.g. s3://).",
     )
+    storage_claim: DnsName | None = Field(
+        default=None,
+        description="A ReadWriteMany PersistentVolumeClaim mounted at the same path in the "
+        "training pods (the Ray head and every worker) and the compile Jobs: the run's data "
+        "snapshot, its Ray checkpoints (unless storagePath names a URI) and outputs live on "
+        "it. Required when training runs on KubeRay, where the Ray Train workers run in other "
+        "pods than the driver.",
+    )
 
 
 class GateMetric(StrEnum):
@@ -312,3 +320,24 @@ class TuneSpec(WireModel):
                 f"names of spec.model ({', '.join(sorted(names))})"
             )
         return self
+
+
+class TrainingJobConfig(WireModel):
+    """The top-level keys of the file given to ``recops train --config`` and ``recops tune
+    --config``: the operator writes them into a training Job's ConfigMap; the trainer's
+    config reads them, beside its own loop settings."""
+
+    dataset: DatasetSource
+    model: ModelHyperparameters = Field(default_factory=ModelHyperparameters)
+    resources: TrainingResources = Field(default_factory=TrainingResources)
+    gate: OfflineGate = Field(default_factory=OfflineGate)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    tune: TuneSpec | None = None
+    training_run: str | None = Field(default=None, description="<namespace>/<name>.")
+    output: str | None = Field(default=None, description="Folder for the run's outputs.")
+    feedback_volume: str | None = Field(
+        default=None,
+        description="The RecModel's folder on the operator's feedback volume, where its "
+        "serving pods log feedback: read when dataset.includeFeedback is on and "
+        "dataset.feedbackLog is empty; absent until a serving pod has started.",
+    )

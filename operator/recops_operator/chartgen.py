@@ -67,12 +67,18 @@ def _dump(obj: Any) -> str:
 
 
 def render_rbac_rules() -> str:
-    """The rules as the chart's RBAC template reads them, each with the reason it exists."""
-    lines = [HEADER, "rules:\n"]
-    for rule in rbac.RULES:
-        item = yaml.safe_dump([rule.to_k8s()], sort_keys=False, width=100, default_flow_style=None)
-        lines.append(f"  # {rule.why}\n")
-        lines += [f"  {line}\n" for line in item.splitlines()]
+    """The rules as the chart's RBAC template reads them, each with the reason it exists:
+    ``rules`` for the ClusterRole, ``namespacedRules`` for the Role of each watched
+    namespace (without the cluster-scoped resources)."""
+    lines = [HEADER]
+    for key, rules in (("rules", rbac.RULES), ("namespacedRules", rbac.namespaced_rules())):
+        lines.append(f"{key}:\n")
+        for rule in rules:
+            item = yaml.safe_dump(
+                [rule.to_k8s()], sort_keys=False, width=100, default_flow_style=None
+            )
+            lines.append(f"  # {rule.why}\n")
+            lines += [f"  {line}\n" for line in item.splitlines()]
     return "".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -17,6 +18,12 @@ def run(
     ] = None,
     standalone: Annotated[
         bool | None, typer.Option("--standalone/--peering", help="Run without peering.")
+    ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            help="Peering priority (the highest replica acts); default: a random one per start."
+        ),
     ] = None,
     server: Annotated[
         str | None,
@@ -41,6 +48,8 @@ def run(
         overrides["namespaces"] = namespace
     if standalone is not None:
         overrides["standalone"] = standalone
+    if priority is not None:
+        overrides["priority"] = priority
     try:
         settings = OperatorSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -54,3 +63,49 @@ def run(
         typer.echo(f"recops operator: {exc}", err=True)
         raise typer.Exit(2) from None
     asyncio.run(run_operator(settings, connection))
+
+
+@app.command("render")
+def render(
+    file: Annotated[
+        str, typer.Option("--file", "-f", help="RecModel YAML (other kinds are skipped).")
+    ],
+    kuberay: Annotated[
+        bool,
+        typer.Option(
+            "--kuberay/--no-kuberay", help="Train in a RayJob (KubeRay), else in a batch Job."
+        ),
+    ] = True,
+) -> None:
+    """Print, as YAML documents, every object the operator would create for each RecModel:
+    the first TrainingRun and its job, compile Jobs, and the serving objects of version 1."""
+    from pathlib import Path
+
+    import yaml
+    from pydantic import ValidationError
+
+    from recops_contracts.wire import describe_errors
+    from recops_operator.dry_run import render_all
+    from recops_operator.settings import OperatorSettings, env_name
+    from recops_operator.validation import InvalidSpecError
+
+    try:
+        settings = OperatorSettings()
+    except ValidationError as exc:
+        typer.echo(f"recops operator: invalid settings: {describe_errors(exc, env_name)}", err=True)
+        raise typer.Exit(2) from None
+    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    recmodels = [d for d in docs if d.get("kind") == "RecModel"]
+    if not recmodels:
+        typer.echo(f"recops operator render: {file} holds no RecModel", err=True)
+        raise typer.Exit(2)
+    objs = []
+    for rm in recmodels:
+        try:
+            objs += render_all(settings, rm, kuberay=kuberay)
+        except InvalidSpecError as exc:
+            name = (rm.get("metadata") or {}).get("name")
+            typer.echo(f"recops operator render: RecModel {name}: InvalidSpec: {exc}", err=True)
+            raise typer.Exit(2) from None
+    typer.echo(yaml.safe_dump_all(objs, sort_keys=False), nl=False)

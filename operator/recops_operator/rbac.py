@@ -66,6 +66,12 @@ RULES: tuple[Rule, ...] = (
         ("get", "create", "patch"),
         "traffic split between versions",
     ),
+    Rule(
+        ("networking.k8s.io",),
+        ("networkpolicies",),
+        ("get", "create", "patch"),
+        "each RecModel's serving and training pods are fenced (render/network.py)",
+    ),
     Rule(("", "events.k8s.io"), ("events",), ("create",), "Kopf posts Kubernetes events"),
     Rule(("",), ("namespaces",), ("list", "watch"), "Kopf follows namespaces it serves"),
     Rule(
@@ -81,6 +87,22 @@ RULES: tuple[Rule, ...] = (
         "peering: two replicas form a highly available pair",
     ),
 )
+
+
+# Resources without a namespace: a Role cannot grant them. An operator that watches named
+# namespaces does without them: Kopf follows namespaces only for glob patterns, and without
+# the CRD watch it notices CRDs installed later (KubeRay) at its next start.
+CLUSTER_SCOPED = frozenset({"namespaces", "customresourcedefinitions", "clusterkopfpeerings"})
+
+
+def namespaced_rules() -> tuple[Rule, ...]:
+    """The rules a Role in each watched namespace grants (``watchNamespaces`` set)."""
+    kept = []
+    for rule in RULES:
+        resources = tuple(r for r in rule.resources if r not in CLUSTER_SCOPED)
+        if resources:
+            kept.append(Rule(rule.api_groups, resources, rule.verbs, rule.why))
+    return tuple(kept)
 
 
 def allows(group: str, resource: str, verb: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -59,7 +60,23 @@ def build_registry(
     return registry
 
 
-def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
+# Kopf's peering documentation: "If two operators run with the same priority all operators
+# issue a warning and freeze, so that the cluster becomes not served anymore." Replicas of
+# one Deployment share their settings, so a fixed default would freeze every pair; a random
+# priority from a range this wide makes a tie (about 1 in 10^9 per pair) negligible. The
+# highest one acts, the others stand by until its peering record is gone (removed when it
+# stops, or expired after Kopf's peering lifetime when it dies).
+PRIORITY_RANGE = (1, 2**30)
+
+
+def peering_priority(settings: OperatorSettings, rng: random.Random | None = None) -> int:
+    """This replica's peering priority: the configured one, else a random one."""
+    if settings.priority is not None:
+        return settings.priority
+    return (rng or random.SystemRandom()).randint(*PRIORITY_RANGE)
+
+
+def kopf_settings(settings: OperatorSettings, priority: int = 0) -> kopf.OperatorSettings:
     ks = kopf.OperatorSettings()
     # Kopf's bookkeeping goes to annotations: our status schema is structural and would
     # prune anything Kopf wrote there.
@@ -72,7 +89,7 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # Kopf's own "handler succeeded" notes stay in the log; events carry our transitions.
     ks.posting.level = logging.WARNING
     ks.peering.name = settings.peering_name
-    ks.peering.priority = settings.priority
+    ks.peering.priority = priority
     ks.peering.mandatory = not settings.standalone
     ks.peering.standalone = settings.standalone
     ks.networking.request_timeout = 60
@@ -133,12 +150,14 @@ async def run_operator(
 
     The clients are built here, once, and live as long as the operator.
     """
+    priority = peering_priority(settings)
+    logging.getLogger(__name__).info("peering priority %d", priority)
     async with build_context(settings, kube or KubeClient(connection)) as ctx:
         await kopf.operator(
             registry=build_registry(ctx, modules),
-            settings=kopf_settings(settings),
+            settings=kopf_settings(settings, priority),
             standalone=settings.standalone,
-            priority=settings.priority,
+            priority=priority,
             peering_name=None if settings.standalone else settings.peering_name,
             liveness_endpoint=settings.liveness_endpoint or None,
             clusterwide=not settings.namespaces,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,15 @@ def env_name(loc: Sequence[str | int]) -> str:
     """The environment variable of a settings error's location (``loc`` of pydantic)."""
     name = "_".join(str(p) for p in loc).upper()
     return name if name.startswith(ROLLOUT_PREFIX) else f"{PREFIX}{name}"
+
+
+def server_origin(uri: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``uri`` (the default port made explicit): what decides
+    whether two tracking URIs name the same server (mlflow_allowed_tracking_uris)."""
+    parts = urlsplit(uri.strip())
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
 
 
 class OperatorSettings(BaseSettings):
@@ -41,7 +51,11 @@ class OperatorSettings(BaseSettings):
         "available pair through Kopf peering and only the higher priority one acts.",
     )
     peering_name: str = Field(default="recops", description="Kopf peering object name.")
-    priority: int = Field(default=0, description="Peering priority of this replica.")
+    priority: int | None = Field(
+        default=None,
+        description="Peering priority of this replica; empty: a random one chosen at start-up "
+        "(see runner.peering_priority), so that replicas never share one.",
+    )
     liveness_endpoint: str | None = Field(
         default="http://0.0.0.0:8081/healthz", description="Liveness probe URL; empty disables it."
     )
@@ -86,6 +100,14 @@ class OperatorSettings(BaseSettings):
         default="recops-artifacts",
         description="PersistentVolumeClaim of the engines (compile Jobs write, serving pods read).",
     )
+    compile_memory: str = Field(
+        default="4Gi",
+        description="Memory request and limit of compile Jobs (export and build hold the "
+        "model, its data and the engine at once).",
+    )
+    compile_deadline_seconds: int = Field(
+        default=3600, gt=0, description="activeDeadlineSeconds of compile Jobs."
+    )
     feedback_claim: str | None = Field(
         default=None,
         description="ReadWriteMany PersistentVolumeClaim (in each RecModel's namespace) on "
@@ -111,6 +133,57 @@ class OperatorSettings(BaseSettings):
     )
     service_monitors: bool = Field(
         default=True, description="Create ServiceMonitors (needs the Prometheus operator's CRDs)."
+    )
+    # Security settings (docs/security.md: the threat model and how to tighten them).
+    mlflow_allowed_tracking_uris: list[str] = Field(
+        default_factory=list,
+        description="Tracking servers a RecModel may name (spec.mlflow.trackingUri), compared "
+        "by scheme, host and port; empty allows any. The operator's own MLflow credentials "
+        "go only to mlflowTrackingUri whatever this says.",
+    )
+    allowed_image_prefixes: list[str] = Field(
+        default_factory=lambda: ["ghcr.io/recops/"],
+        description="Prefixes a training image (spec.training.image, a TrainingRun's "
+        "spec.resources.image) must start with; the operator's own images always pass. "
+        "Empty allows any image.",
+    )
+    allowed_dataset_schemes: list[str] = Field(
+        default_factory=lambda: ["https", "file"],
+        description="URI schemes dataset.uri may use; paths without a scheme (the pod's own "
+        "volumes) always pass.",
+    )
+    allowed_dataset_hosts: list[str] = Field(
+        default_factory=lambda: ["files.grouplens.org"],
+        description="Hosts an http(s) dataset.uri may name ('*' allows any; "
+        "'.example.com' any subdomain of it).",
+    )
+    max_download_bytes: int = Field(
+        default=4 << 30,
+        gt=0,
+        description="Largest dataset download a training pod accepts (read in a stream), in bytes.",
+    )
+    scratch_size: str = Field(
+        default="20Gi",
+        description="sizeLimit of the /tmp emptyDir of training and compile pods (downloads, "
+        "Ray's session folder, caches) and their ephemeral-storage limit.",
+    )
+    network_policies: bool = Field(
+        default=True,
+        description="Render NetworkPolicies for the serving and training pods of each RecModel.",
+    )
+    operator_namespace: str = Field(
+        default="recops-system",
+        description="Namespace of the operator's pods (they read the serving pods' metrics).",
+    )
+    monitoring_namespace: str = Field(
+        default="monitoring",
+        description="Namespace of Prometheus: the only one besides the operator's that may "
+        "scrape serving pods' metrics.",
+    )
+    kuberay_namespace: str = Field(
+        default="kuberay-system",
+        description="Namespace of the KubeRay operator, which polls a RayJob's dashboard "
+        "(port 8265) for the job's status.",
     )
     gpu_node_selector: dict[str, str] = Field(
         default_factory=lambda: {"nvidia.com/gpu.present": "true"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -55,3 +56,18 @@ def overlay(base: M, override: M | None, where: str) -> M:
     except ValidationError as exc:
         problems = describe(exc, (where,))
         raise InvalidSpecError(f"{problems} (with the RecModel's other {where} fields)") from None
+
+
+# Service names (and so RayJob names, whose KubeRay Services take them) must be DNS-1035
+# labels: a lower-case letter first. The rendered names start with the object's name.
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def check_dns_1035(kind: str, name: str) -> None:
+    """Raise InvalidSpecError when ``name`` cannot start the Services rendered for it."""
+    if not _DNS_1035.match(name):
+        raise InvalidSpecError(
+            f"metadata.name: {kind} {name!r} is not a DNS-1035 label (a lower-case letter "
+            "first, then letters, digits or '-'); the Services and RayJobs rendered for it "
+            "take its name; recreate it under such a name"
+        )

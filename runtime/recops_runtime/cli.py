@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from recops_contracts.loadtest import LoadReport
 
 
 def _pairs(values: list[str], option: str, sep: str = "=") -> dict[str, str]:
@@ -35,9 +38,56 @@ def serve(
         list[str], typer.Option(help="VERSION=DIR: an engine folder to serve (repeatable).")
     ],
     grpc_port: Annotated[int, typer.Option(help="gRPC port (0: any free port).")] = 8500,
-    http_port: Annotated[int, typer.Option(help="JSON/HTTP and admin port.")] = 8080,
+    http_port: Annotated[int, typer.Option(help="JSON/HTTP port (never the admin API).")] = 8080,
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port.")] = 9090,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    admin_port: Annotated[
+        int, typer.Option(help="Admin API port (versions, traffic; 0: any free port).")
+    ] = 8081,
+    admin_host: Annotated[
+        str,
+        typer.Option(
+            help="Address the admin API listens on; off loopback --admin-token-file is required."
+        ),
+    ] = "127.0.0.1",
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="RECOPS_SERVE_ADMIN_TOKEN_FILE",
+            help="File holding the bearer token every admin call must carry (a mounted Secret).",
+        ),
+    ] = None,
+    tls_cert_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="RECOPS_SERVE_TLS_CERT_FILE",
+            help="PEM certificate chain: gRPC, HTTP and admin speak TLS only.",
+        ),
+    ] = None,
+    tls_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="RECOPS_SERVE_TLS_KEY_FILE", help="PEM private key of the certificate."
+        ),
+    ] = None,
+    tls_client_ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="RECOPS_SERVE_TLS_CLIENT_CA_FILE",
+            help="PEM CA bundle: require client certificates it signed (mTLS).",
+        ),
+    ] = None,
+    reflection: Annotated[
+        bool, typer.Option(help="Serve gRPC server reflection (what grpcurl describes).")
+    ] = True,
+    attribution_window_s: Annotated[
+        float,
+        typer.Option(
+            envvar="RECOPS_SERVE_ATTRIBUTION_WINDOW_S",
+            help="Seconds after a Recommend in which the same user's feedback on it counts "
+            "(online hit, training data).",
+        ),
+    ] = 3600.0,
     weights: Annotated[
         str | None, typer.Option(help="Traffic split, e.g. v1=90,v2=10 (sums to 100).")
     ] = None,
@@ -77,6 +127,9 @@ def serve(
         ),
     ] = None,
     drain_timeout_s: Annotated[float, typer.Option(help="Most seconds SIGTERM waits.")] = 30.0,
+    http_read_timeout_s: Annotated[
+        float, typer.Option(help="Most seconds an HTTP request body may take to arrive.")
+    ] = 5.0,
     drain_delay_s: Annotated[
         float, typer.Option(help="Seconds to keep serving, not ready, after SIGTERM.")
     ] = 0.0,
@@ -94,6 +147,43 @@ def serve(
             "(default: one per usable CPU, at most 8; 1 on GPU)."
         ),
     ] = None,
+    served_max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            envvar="RECOPS_SERVE_SERVED_MAX_BYTES",
+            help="Bytes of served lists kept to join clicks (default: 1/16 of the memory "
+            "limit, or 64 MiB).",
+        ),
+    ] = None,
+    history_max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            envvar="RECOPS_SERVE_HISTORY_MAX_BYTES",
+            help="Bytes of in-memory histories (default: 1/16 of the memory limit, or 64 MiB).",
+        ),
+    ] = None,
+    topk_cache_max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            envvar="RECOPS_SERVE_TOPK_CACHE_MAX_BYTES",
+            help="Bytes of cached top-k lists (default: 1/16 of the memory limit, or 64 MiB).",
+        ),
+    ] = None,
+    history_ttl_s: Annotated[
+        int,
+        typer.Option(
+            envvar="RECOPS_SERVE_HISTORY_TTL_S",
+            help="Seconds a Redis history lives after its user's last feedback.",
+        ),
+    ] = 30 * 24 * 3600,
+    engines_root: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="RECOPS_SERVE_ENGINES_ROOT",
+            help="The folder every admin engineDir must lie in (default: two levels above "
+            "each --engine folder).",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Serve recommendations over gRPC (and JSON/HTTP) from one or more engine folders."""
@@ -103,8 +193,8 @@ def serve(
 
     from recops_contracts.drift import DriftThresholds
     from recops_contracts.wire import describe_errors
-    from recops_runtime.server import serve_until_signalled
-    from recops_runtime.settings import BatchingSettings, ServeSettings
+    from recops_runtime.launch import serve_until_signalled
+    from recops_runtime.serve_settings import BatchingSettings, ServeSettings
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -118,6 +208,14 @@ def serve(
             grpc_port=grpc_port,
             http_port=http_port,
             metrics_port=metrics_port,
+            admin_host=admin_host,
+            admin_port=admin_port,
+            admin_token_file=admin_token_file,
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
+            tls_client_ca_file=tls_client_ca_file,
+            reflection=reflection,
+            attribution_window_s=attribution_window_s,
             batching=BatchingSettings(
                 max_batch_size=max_batch_size,
                 max_batch_delay_ms=max_batch_delay_ms,
@@ -130,9 +228,15 @@ def serve(
             feedback_rotate_s=feedback_rotate_s,
             drift=DriftThresholds.model_validate_json(drift) if drift else DriftThresholds(),
             drain_timeout_s=drain_timeout_s,
+            http_read_timeout_s=http_read_timeout_s,
             drain_delay_s=drain_delay_s,
             processes=processes,
             topk_cache_users=topk_cache_users,
+            served_max_bytes=served_max_bytes,
+            history_max_bytes=history_max_bytes,
+            topk_cache_max_bytes=topk_cache_max_bytes,
+            history_ttl_s=history_ttl_s,
+            engines_root=engines_root,
         )
     except ValidationError as exc:
         raise typer.BadParameter(describe_errors(exc)) from exc
@@ -141,7 +245,7 @@ def serve(
 
         code = run(serve_until_signalled(settings))
     except Exception as exc:
-        from recops_runtime.errors import ServiceError
+        from recops_runtime.api.errors import ServiceError
 
         if isinstance(exc, ServiceError):
             typer.echo(f"recops serve: {exc.message}", err=True)
@@ -192,17 +296,24 @@ def loadtest(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the report as JSON ('-': stdout).")
     ] = None,
+    max_error_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Exit 1 when a larger share of the requests fail (0-1)."
+        ),
+    ] = 0.01,
 ) -> None:
     """Replay held-out user sequences against a running service and report per version."""
     from pydantic import ValidationError
 
     from recops_runtime.eventloop import freeze_heap
-    from recops_runtime.loadtest import (
+    from recops_runtime.tools.loadtest import (
         LoadtestSettings,
         check_loopback,
         run_loadtest,
+        too_many_errors,
     )
-    from recops_runtime.sequences import read_sequences
+    from recops_runtime.tools.sequences import read_sequences
 
     try:
         settings = LoadtestSettings(
@@ -236,11 +347,25 @@ def loadtest(
         report = run_loadtest(settings, sequences)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    except TimeoutError as exc:  # the connections were not ready within --timeout-s
+        typer.echo(
+            f"recops loadtest: {target} did not accept a connection within "
+            f"{timeout_s:g} s (--timeout-s)",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
     if json_out is not None and str(json_out) == "-":
         typer.echo(report.model_dump_json(indent=2))
-        return
-    if json_out is not None:
-        json_out.write_text(report.model_dump_json(indent=2) + "\n")
+    else:
+        if json_out is not None:
+            json_out.write_text(report.model_dump_json(indent=2) + "\n")
+        _print_report(report)
+    if why := too_many_errors(report, max_error_rate):
+        typer.echo(f"recops loadtest: {why}", err=True)
+        raise typer.Exit(1)
+
+
+def _print_report(report: LoadReport) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import kmock
 import pytest
 import pytest_asyncio
-from emulator import ApiServerEmulator
 
 from recops_operator.clients.kubernetes import KubeClient, KubeConnection
+from recops_testkit.emulator import ApiServerEmulator
 
 T = TypeVar("T")
 

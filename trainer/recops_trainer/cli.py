@@ -5,8 +5,10 @@ Only light imports here: the operator image has no torch, and `recops --help` mu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,10 +53,11 @@ def prepare(
     ] = None,
 ) -> None:
     """Read, filter and remap interactions; write parquet files and a manifest with a hash."""
-    from recops_contracts.training import SCALE_FORMATS
-    from recops_trainer.config import ConfigError, DatasetSource, load_config
-    from recops_trainer.datasets import DataUnavailableError
-    from recops_trainer.snapshot import load_source, write_snapshot
+    from recops_contracts.training import SCALE_FORMATS, DatasetSource
+    from recops_trainer.config import ConfigError, load_config
+    from recops_trainer.data.datasets import DataUnavailableError
+    from recops_trainer.data.snapshot import write_snapshot
+    from recops_trainer.data.sources import load_source
 
     try:
         if config is not None:
@@ -71,8 +74,8 @@ def prepare(
         else:
             raise _fail("give --format (and --uri) or --config")
         if source.format in SCALE_FORMATS:
-            from recops_trainer.prepared import prepare as prepare_scale
-            from recops_trainer.scale_runner import resolve_scale_source
+            from recops_trainer.data.prepared.writer import prepare as prepare_scale
+            from recops_trainer.runs.scale_data import resolve_scale_source
 
             _setup_logging()
             manifest = prepare_scale(source, resolve_scale_source(source), out)
@@ -96,20 +99,40 @@ def ingest(
         float,
         typer.Option(help="Seconds after a recommendation in which a click on it counts."),
     ] = 3600.0,
+    include_unattributed: Annotated[
+        bool,
+        typer.Option(
+            help="Also train on feedback the service marked unattributed (its request was "
+            "not served to that user within the window)."
+        ),
+    ] = False,
 ) -> None:
     """Parent snapshot + the feedback logs' new interactions = a new snapshot with lineage."""
-    from recops_trainer.ingest import ingest as run_ingest
+    from recops_trainer.data.ingest import ingest as run_ingest
 
     _setup_logging()
     try:
         new, report = run_ingest(
-            snapshot, feedback_log, out, attribution_window_s=attribution_window
+            snapshot,
+            feedback_log,
+            out,
+            attribution_window_s=attribution_window,
+            include_unattributed=include_unattributed,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     for example in report.invalid_examples:
         typer.echo(f"skipped: {example}", err=True)
     typer.echo(json.dumps(new.manifest, indent=2))
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Standard output carries only the command's JSON result, which callers parse; what
+    libraries print meanwhile (MLflow's "View run ... at" links when it tracks to a server,
+    Ray's banners) goes to standard error."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 def train(
@@ -139,15 +162,16 @@ def train(
 ) -> None:
     """Train SSE-PT (or SASRec): snapshot, fit with early stopping, test, track, register."""
     from recops_trainer.config import ConfigError, load_config
-    from recops_trainer.datasets import DataUnavailableError
-    from recops_trainer.runner import run_train
+    from recops_trainer.data.datasets import DataUnavailableError
+    from recops_trainer.runs.train import run_train
 
     _setup_logging()
     try:
         cfg = load_config(config)
-        summary = run_train(
-            cfg, run_name=run_name, resume=resume, output=output, backend=backend, track=track
-        )
+        with _stdout_to_stderr():
+            summary = run_train(
+                cfg, run_name=run_name, resume=resume, output=output, backend=backend, track=track
+            )
     except (ConfigError, DataUnavailableError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(summary, indent=2))
@@ -159,15 +183,16 @@ def tune(
 ) -> None:
     """Search hyperparameters with Ray Tune and ASHA; the best trial's model is the result."""
     from recops_trainer.config import ConfigError, load_config
-    from recops_trainer.datasets import DataUnavailableError
-    from recops_trainer.tuning import run_tune
+    from recops_trainer.data.datasets import DataUnavailableError
+    from recops_trainer.runs.tune import run_tune
 
     _setup_logging()
     try:
         cfg = load_config(config)
         if cfg.tune is None:
             raise ConfigError("tune: recops tune needs a `tune` section with a searchSpace")
-        summary = run_tune(cfg, output=output)
+        with _stdout_to_stderr():
+            summary = run_tune(cfg, output=output)
     except (ConfigError, DataUnavailableError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(summary, indent=2))
@@ -203,8 +228,8 @@ def evaluate(
 ) -> None:
     """Score the test split under both protocols (sampled-100 and full ranking)."""
     from recops_trainer.config import ConfigError, load_config
-    from recops_trainer.datasets import DataUnavailableError
-    from recops_trainer.offline import evaluate_model_folder
+    from recops_trainer.data.datasets import DataUnavailableError
+    from recops_trainer.evaluation.offline import evaluate_model_folder
 
     try:
         dataset = load_config(config).dataset if config else None

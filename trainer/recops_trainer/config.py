@@ -14,20 +14,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from recops_contracts.training import (
-    Architecture as Architecture,
-    DatasetFormat as DatasetFormat,
-    DatasetSource as DatasetSource,
-    EvaluationProtocol as EvaluationProtocol,
-    GateMetric as GateMetric,
-    LossName as LossName,
-    MlflowSettings as MlflowSettings,
-    ModelHyperparameters as ModelHyperparameters,
-    OfflineGate as OfflineGate,
-    SearchDimension as SearchDimension,
-    TrainingResources as TrainingResources,
-    TuneSpec as TuneSpec,
-)
+from recops_contracts.training import EvaluationProtocol, TrainingJobConfig
 from recops_contracts.wire import WireModel, describe_errors
 
 
@@ -77,23 +64,10 @@ class TrainingSettings(WireModel):
     )
 
 
-class TrainConfig(WireModel):
-    """The whole file given to ``recops train --config`` and ``recops tune --config``."""
+class TrainConfig(TrainingJobConfig):
+    """The whole file given to ``recops train --config`` and ``recops tune --config``: the
+    contract's top-level keys, which the operator renders, and the loop's own settings."""
 
-    dataset: DatasetSource
-    model: ModelHyperparameters = Field(default_factory=ModelHyperparameters)
-    resources: TrainingResources = Field(default_factory=TrainingResources)
-    gate: OfflineGate = Field(default_factory=OfflineGate)
-    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
-    tune: TuneSpec | None = None
-    training_run: str | None = Field(default=None, description="<namespace>/<name>.")
-    output: str | None = Field(default=None, description="Folder for the run's outputs.")
-    feedback_volume: str | None = Field(
-        default=None,
-        description="The RecModel's folder on the operator's feedback volume, where its "
-        "serving pods log feedback: read when dataset.includeFeedback is on and "
-        "dataset.feedbackLog is empty; absent until a serving pod has started.",
-    )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Why the data is synthetic when nothing was at hand and no download was asked for.
+NOT_FOUND = "no MovieLens-100K was found"
 CANDIDATE_NAMES = ("u.data", "u.data.gz", "ml-100k/u.data", "ml-100k/u.data.gz")
 
 
@@ -25,6 +27,11 @@ class DataChoice:
     path: Path
     description: str
     synthetic: bool
+    why_synthetic: str = ""  # for synthetic data: why no MovieLens-100K was used
+
+
+class MovieLensMissingError(Exception):
+    """No MovieLens-100K at hand; the message says why (the report repeats it)."""
 
 
 def _from_folder(folder: Path) -> Path | None:
@@ -42,9 +49,10 @@ def _unzip_udata(archive: Path, into: Path) -> Path:
     return target
 
 
-def find_movielens_100k(explicit: Path | None, workdir: Path, allow_download: bool) -> Path | None:
-    from recops_trainer.config import DatasetFormat
-    from recops_trainer.datasets import data_dir, fetch_archive
+def find_movielens_100k(explicit: Path | None, workdir: Path, allow_download: bool) -> Path:
+    """The MovieLens-100K interactions to use; MovieLensMissingError says why there are none."""
+    from recops_contracts.training import DatasetFormat
+    from recops_trainer.data.datasets import DataUnavailableError, data_dir, fetch_archive
 
     if explicit is not None:
         if not explicit.is_file():
@@ -55,20 +63,21 @@ def find_movielens_100k(explicit: Path | None, workdir: Path, allow_download: bo
     if found is not None:
         return found
     archive = cache / "ml-100k.zip"
-    if not archive.is_file() and allow_download:
+    if not archive.is_file():
+        if not allow_download:
+            raise MovieLensMissingError(NOT_FOUND)
         try:
             archive = fetch_archive(DatasetFormat.MOVIELENS_100K, cache)
-        except (OSError, ValueError) as exc:
+        except (DataUnavailableError, OSError, ValueError) as exc:
+            # Offline, or GroupLens unreachable: the quickstart still runs, on synthetic data.
             log.warning("MovieLens-100K download failed: %s", exc)
-            return None
-    if archive.is_file():
-        return _unzip_udata(archive, workdir / "data")
-    return None
+            raise MovieLensMissingError(f"the MovieLens-100K download failed: {exc}") from exc
+    return _unzip_udata(archive, workdir / "data")
 
 
 def write_synthetic_udata(target: Path, seed: int = 7) -> Path:
     """The synthetic generator's interactions as a GroupLens `u.data` file."""
-    from recops_trainer.synthetic import generate
+    from recops_trainer.data.synthetic import generate
 
     frame = generate(num_users=600, num_items=300, seed=seed)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,11 +89,29 @@ def write_synthetic_udata(target: Path, seed: int = 7) -> Path:
 
 
 def choose_data(explicit: Path | None, workdir: Path, allow_download: bool = True) -> DataChoice:
-    path = find_movielens_100k(explicit, workdir, allow_download)
-    if path is not None:
-        return DataChoice(path, f"MovieLens-100K ({path})", synthetic=False)
-    path = write_synthetic_udata(workdir / "data" / "synthetic-u.data")
-    return DataChoice(path, "SYNTHETIC interactions (no MovieLens-100K found)", synthetic=True)
+    try:
+        path = find_movielens_100k(explicit, workdir, allow_download)
+    except MovieLensMissingError as missing:
+        path = write_synthetic_udata(workdir / "data" / "synthetic-u.data")
+        return DataChoice(
+            path,
+            "SYNTHETIC interactions (no MovieLens-100K found)",
+            synthetic=True,
+            why_synthetic=str(missing),
+        )
+    return DataChoice(path, f"MovieLens-100K ({path})", synthetic=False)
+
+
+def announcement(choice: DataChoice) -> str:
+    """The console line that says which data the run uses; in bold, why it is synthetic."""
+    if not choice.synthetic:
+        return f"  data: {choice.description}"
+    why = choice.why_synthetic or NOT_FOUND
+    return (
+        f"[bold yellow]{why[:1].upper()}{why[1:]}: the quickstart runs on SYNTHETIC "
+        "interactions.[/bold yellow] Put ml-100k.zip or u.data in $RECOPS_DATA_DIR "
+        "(or pass --data u.data) for real data."
+    )
 
 
 def plain_copy(path: Path, target: Path) -> Path:

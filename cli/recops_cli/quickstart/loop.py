@@ -18,14 +18,12 @@ each step timed and reported:
 
 from __future__ import annotations
 
-import random
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from recops_cli.quickstart.facts import LoopFacts
+from recops_cli.quickstart.observe import read_series, wait_for_drift
 from recops_cli.quickstart.processes import (
     ServingPorts,
     StageError,
@@ -36,158 +34,10 @@ from recops_cli.quickstart.processes import (
 )
 from recops_cli.quickstart.prometheus import Prometheus
 from recops_cli.quickstart.settings import SERVING_TARGET
+from recops_cli.quickstart.stages import Quickstart
+from recops_cli.quickstart.trend import TREND_FROM_RANK, TREND_TAIL, write_shifted_replay
 from recops_contracts.drift import DriftThresholds
-from recops_contracts.metrics import (
-    DRIFT,
-    DRIFT_TRIGGERED,
-    DRIFT_WINDOWS,
-    ONLINE_HITS,
-    RECOMMENDATIONS,
-    total,
-)
-
-if TYPE_CHECKING:
-    from recops_cli.quickstart.run import Quickstart
-
-# The trend: a few titles from the catalogue's middle (outside the drift statistics' top
-# items, so their rise shows as a shift of popularity) that many users go on to watch, each
-# ``TREND_TAIL`` of them, after everything they watched before. Few titles and many
-# viewers make them popular in the new data, which even a briefly trained model picks up.
-TREND_ITEMS = 5
-TREND_FROM_RANK = 300
-TREND_TAIL = 5
-# The trend's users are adopters, whose watches are logged and become training data, or
-# followers (a third of them, up to this many), who meet it later, in the canary, unseen
-# by any version.
-FOLLOWERS = 250
-DRIFT_TIMEOUT_S = 180.0
-
-
-@dataclass(frozen=True)
-class Trend:
-    """The shifted replay files and what they hold."""
-
-    adopters: Path  # replayed while the drift builds up and the feedback is collected
-    followers: Path  # replayed during the canary
-    items: list[str]
-    users: int
-    rows_added: int
-    adopter_rows: int  # the adopters' trend items: one pass of their sessions
-    follower_users: int
-
-
-def write_shifted_replay(source: Path, folder: Path, seed: int = 11) -> Trend:
-    """Two u.data files (user, item, rating, time; tab-separated), of the adopters and of
-    the followers of one trend, each user going on to watch ``TREND_TAIL`` of its titles
-    after their own last one."""
-    rows = [line.split("\t") for line in source.read_text(encoding="utf-8").splitlines() if line]
-    popularity = Counter(row[1] for row in rows)
-    ranked = [item for item, _ in popularity.most_common()]
-    if len(ranked) < TREND_FROM_RANK + TREND_ITEMS or TREND_TAIL > TREND_ITEMS:
-        raise StageError(f"{source}: too few titles for a trend ({len(ranked)})")
-    trend = ranked[TREND_FROM_RANK : TREND_FROM_RANK + TREND_ITEMS]
-    seen: dict[str, set[str]] = {}
-    last: dict[str, int] = {}
-    for user, item, _, ts in rows:
-        seen.setdefault(user, set()).add(item)
-        last[user] = max(last.get(user, 0), int(ts))
-    rng = random.Random(seed)
-    # The trend's users never watched any of its titles: each watches all of them, so a
-    # session's every request is for a title new to its user.
-    users = [user for user in sorted(seen, key=int) if not seen[user] & set(trend)]
-    rng.shuffle(users)
-    followers = set(users[: min(FOLLOWERS, len(users) // 3)])
-    adopters = set(users) - followers
-    added: dict[str, list[str]] = {}
-    for user in users:
-        for step, item in enumerate(rng.sample(trend, TREND_TAIL), start=1):
-            added.setdefault(user, []).append(f"{user}\t{item}\t5\t{last[user] + step}")
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, group in (("adopters", adopters), ("followers", followers)):
-        lines = ["\t".join(row) for row in rows if row[0] in group]
-        lines += [line for user in sorted(group, key=int) for line in added.get(user, [])]
-        path = folder / f"trend-{name}-u.data"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        paths.append(path)
-    sessions = sum(len(added.get(user, [])) for user in adopters)
-    return Trend(
-        paths[0],
-        paths[1],
-        trend,
-        len(users),
-        sum(map(len, added.values())),
-        sessions,
-        len(followers),
-    )
-
-
-@dataclass
-class LoopFacts:
-    """What the loop saw, for the report (``Facts.loop``)."""
-
-    stable: str = ""
-    candidate: str = ""
-    trend: dict[str, Any] = field(default_factory=dict)
-    events: list[tuple[str, float]] = field(default_factory=list)  # (what, unix time)
-    triggered: dict[str, float] = field(default_factory=dict)  # statistic -> value
-    detection_s: float | None = None
-    ingest: dict[str, Any] = field(default_factory=dict)
-    watched_pairs: int = 0
-    training: dict[str, Any] = field(default_factory=dict)
-    rollout: dict[str, Any] = field(default_factory=dict)
-    # statistic or "hit_rate" -> version -> [(unix time, value)]
-    series: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
-    thresholds: dict[str, float] = field(default_factory=dict)
-
-    def mark(self, what: str) -> None:
-        self.events.append((what, time.time()))
-
-
-def wait_for_drift(
-    prometheus: Prometheus, version: str, on_wait: Callable[[str], None]
-) -> dict[str, float]:
-    """Block until a drift statistic of ``version`` has triggered; returns the triggered
-    statistics with their last window's value."""
-    deadline = time.monotonic() + DRIFT_TIMEOUT_S
-    while time.monotonic() < deadline:
-        fired = [
-            s["metric"]["statistic"]
-            for s in prometheus.query(f'{DRIFT_TRIGGERED}{{version="{version}"}} == 1')
-        ]
-        if fired:
-            values = {
-                s["metric"]["statistic"]: float(s["value"][1])
-                for s in prometheus.query(f'{DRIFT}{{version="{version}"}}')
-            }
-            return {name: values.get(name, float("nan")) for name in sorted(fired)}
-        windows = prometheus.query(f'{total(DRIFT_WINDOWS)}{{version="{version}"}}')
-        judged = int(float(windows[0]["value"][1])) if windows else 0
-        on_wait(f"{judged} windows judged, no statistic triggered yet")
-        time.sleep(1.0)
-    raise StageError(
-        f"no drift statistic of version {version} triggered within {DRIFT_TIMEOUT_S:.0f}s "
-        "of the shift; see logs/serve.log and recops_drift in Prometheus"
-    )
-
-
-def read_series(prometheus: Prometheus, start: float, end: float) -> dict[str, Any]:
-    """Drift statistics and online hit rate per version over the loop, from Prometheus."""
-    series: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    for result in prometheus.query_range(DRIFT, start, end):
-        statistic = result["metric"]["statistic"]
-        series.setdefault(statistic, {})[result["metric"]["version"]] = [
-            (float(t), float(v)) for t, v in result["values"]
-        ]
-    hit_rate = (
-        f"sum by (version) (increase({total(ONLINE_HITS)}[10s])) / "
-        f"sum by (version) (increase({total(RECOMMENDATIONS)}[10s]))"
-    )
-    for result in prometheus.query_range(hit_rate, start, end):
-        series.setdefault("hit_rate", {})[result["metric"]["version"]] = [
-            (float(t), float(v)) for t, v in result["values"] if v not in ("NaN", "+Inf")
-        ]
-    return series
+from recops_contracts.training_summary import TrainingSummary
 
 
 def ingest(workdir: Path, parent_snapshot: Path, log_path: Path) -> dict[str, Any]:
@@ -211,7 +61,7 @@ def ingest(workdir: Path, parent_snapshot: Path, log_path: Path) -> dict[str, An
 
 def watched_pairs(traffic: TrafficLoop) -> set[tuple[str, str]]:
     """Distinct (user, title) pairs the simulated users sent as watches."""
-    return {(str(u), str(i)) for report in traffic.reports() for u, i in report.get("watched", [])}
+    return {(str(u), str(i)) for report in traffic.reports() for u, i in report.watched}
 
 
 # The runtime writes its buffer every second (opening a segment) and seals an idle segment
@@ -235,7 +85,7 @@ def wait_until_sealed(feedback: Path, timeout_s: float = 60.0) -> None:
 def close_the_loop(
     qs: Quickstart,
     stable: str,
-    stable_run: dict[str, Any],
+    stable_run: TrainingSummary,
     replay: Path,
     data: Path,
     ports: ServingPorts,
@@ -276,7 +126,7 @@ def close_the_loop(
             requests=trend.adopter_rows,
         )
     with qs.stage(f"drift of v{stable} detected (Prometheus)"):
-        facts.triggered = wait_for_drift(prometheus, stable, qs.progress("waiting for drift"))
+        facts.triggered = wait_for_drift(prometheus.url, stable, qs.progress("waiting for drift"))
         facts.mark("drift triggered")
         facts.detection_s = round(facts.events[-1][1] - facts.events[-2][1], 1)
     qs.console.print(
@@ -287,7 +137,7 @@ def close_the_loop(
         # The pass in progress ends by itself, so that its report counts every watch sent.
         shifted.finish()
         wait_until_sealed(workdir / "feedback")
-        parent = Path(stable_run["model_dir"]).parent / "snapshot"
+        parent = Path(stable_run.model_dir).parent / "snapshot"
         manifest = ingest(workdir, parent, qs.logs / "ingest.log")
         facts.ingest = {"hash": manifest["hash"]} | manifest["lineage"]
         facts.watched_pairs = len(watched_pairs(shifted))
@@ -299,24 +149,15 @@ def close_the_loop(
         f"feedback events; the simulated users watched {facts.watched_pairs} new titles"
     )
     with qs.stage("train v3 on the data and its feedback, apply the gate"):
-        v3 = qs.train("v3", data, qs.size.v2_epochs, feedback=workdir / "feedback")
-        facts.training = {
-            "dataset_hash": v3["dataset_hash"],
-            "gate": v3.get("gate", {}),
-            "model_version": str(v3["model_version"]),
-        }
+        v3 = facts.training = qs.train("v3", data, qs.size.v2_epochs, feedback=workdir / "feedback")
         facts.mark("trained")
-    candidate = facts.candidate = str(v3["model_version"])
-    gate = v3.get("gate", {})
-    qs.console.print(
-        f"  version {candidate}: gate says {gate.get('verdict')}: {gate.get('reason')}"
-    )
-    if gate.get("verdict") != "candidate":
+    candidate = facts.candidate = str(v3.model_version)
+    if not qs.announce_gate(v3):
         qs.console.print("[yellow]The offline gate rejected the retrained version.[/yellow]")
-        facts.series = read_series(prometheus, start, time.time())
+        facts.series = read_series(prometheus.url, start, time.time())
         return 1
     with qs.stage(f"compile v{candidate} engines"):
-        engines = qs.compile(candidate, Path(v3["model_dir"]))
+        engines = qs.compile(candidate, Path(v3.model_dir))
     # The followers meet the trend now: neither version has seen their watches.
     qs.traffic(trend.followers, ports.grpc, "traffic-canary", "--holdout", str(TREND_TAIL))
     with qs.stage(f"roll out v{candidate} on the shifted traffic"):
@@ -327,6 +168,6 @@ def close_the_loop(
         facts.mark("rolled out")
     qs.announce_rollout(code, facts.rollout, stable, candidate)
     if code == 0:
-        qs.set_alias(v3["tracking_uri"], "champion", candidate)
-    facts.series = read_series(prometheus, start, time.time())
+        qs.make_champion(v3)
+    facts.series = read_series(prometheus.url, start, time.time())
     return 0

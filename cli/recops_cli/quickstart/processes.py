@@ -16,20 +16,47 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from pydantic import ValidationError
+
+from recops_contracts.loadtest import LoadReport
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it; the caller binds it soon after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass(frozen=True)
 class ServingPorts:
-    """The runtime's three loopback ports."""
+    """The runtime's loopback ports (free ones unless given); the tests use it too."""
 
-    grpc: int
-    http: int
-    metrics: int
+    grpc: int = field(default_factory=free_port)
+    http: int = field(default_factory=free_port)
+    metrics: int = field(default_factory=free_port)
+    admin: int = field(default_factory=free_port)  # the admin API's own (loopback) port
+
+    def flags(self) -> list[str]:
+        """`recops serve`'s flags to listen on these ports."""
+        return [
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            str(self.grpc),
+            "--http-port",
+            str(self.http),
+            "--metrics-port",
+            str(self.metrics),
+            "--admin-port",
+            str(self.admin),
+        ]
 
 
 class StageError(RuntimeError):
@@ -39,13 +66,6 @@ class StageError(RuntimeError):
 def recops_command(*args: str) -> list[str]:
     """The `recops` CLI of this interpreter (works without the console script on PATH)."""
     return [sys.executable, "-m", "recops_cli", *args]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _child_env() -> dict[str, str]:
@@ -205,12 +225,13 @@ class TrafficLoop:
                 self.failures += 1
                 self._stop.wait(1.0)
 
-    def reports(self) -> list[dict[str, Any]]:
+    def reports(self) -> list[LoadReport]:
+        """The finished runs' reports (a run still writing its report is left out)."""
         out = []
         for path in sorted(self._folder.glob("loadtest-*.json")):
             try:
-                out.append(json.loads(path.read_text()))
-            except (OSError, json.JSONDecodeError):
+                out.append(LoadReport.model_validate_json(path.read_bytes()))
+            except (OSError, ValidationError):
                 continue
         return out
 

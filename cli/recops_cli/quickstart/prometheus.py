@@ -2,21 +2,22 @@
 
 What a cluster's Prometheus does with a ServiceMonitor, on one machine: scrape the runtime
 every second and answer PromQL, so the loop reads drift and hit rate the way the operator
-does. Debian's and the upstream `prometheus` binary both work; the loop says what to
-install when there is none.
+does, through the operator's Prometheus client (``observe.py``). Debian's and the upstream
+`prometheus` binary both work; the loop says what to install when there is none.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import httpx
 import yaml
 
 from recops_cli.quickstart.processes import Service, StageError, free_port
+from recops_operator.clients.prometheus import PrometheusClient, QueryError, UnreachableError
 
 JOB = "recops-runtime"
 
@@ -37,17 +38,25 @@ def prometheus_config(
 
 
 def wait_for_samples(address: str, job: str = JOB, timeout: float = 60.0) -> None:
-    """Poll until every target of ``job`` was scraped up (the first sample takes seconds)."""
+    """Poll until every target of ``job`` was scraped up (the first sample takes seconds).
+
+    The poll runs on an event loop of its own in a worker thread, so that callers inside a
+    running loop (async test fixtures) can use it as well as plain scripts."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _wait_for_samples(address, job, timeout)).result()
+
+
+async def _wait_for_samples(address: str, job: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            rsp = httpx.get(f"{address}/api/v1/query", params={"query": f'up{{job="{job}"}}'})
-            result = rsp.json()["data"]["result"]
-            if result and all(r["value"][1] == "1" for r in result):
-                return
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        time.sleep(0.5)
+    async with PrometheusClient(address, timeout=10.0) as prometheus:
+        while time.monotonic() < deadline:
+            try:
+                up = await prometheus.vector(f'up{{job="{job}"}}')
+                if up and all(sample.value == 1.0 for sample in up):
+                    return
+            except (QueryError, UnreachableError):
+                pass
+            await asyncio.sleep(0.5)
     raise TimeoutError(f"Prometheus at {address} scraped no sample of {job} in {timeout}s")
 
 
@@ -77,29 +86,10 @@ class Prometheus:
             folder / "prometheus.log",
             name="Prometheus",
         )
-        self._client = httpx.Client(base_url=self.url, timeout=10.0)
 
     def wait_ready(self) -> None:
         self.service.wait_ready(f"{self.url}/-/ready", timeout_s=60.0)
         wait_for_samples(self.url)
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """An instant query's series (``metric`` labels and ``value``)."""
-        return self._api("query", {"query": promql})
-
-    def query_range(
-        self, promql: str, start: float, end: float, step: float = 1.0
-    ) -> list[dict[str, Any]]:
-        """A range query's series (``metric`` labels and ``values``)."""
-        return self._api("query_range", {"query": promql, "start": start, "end": end, "step": step})
-
-    def _api(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        body = self._client.get(f"/api/v1/{path}", params=params).raise_for_status().json()
-        if body.get("status") != "success":
-            raise StageError(f"Prometheus refused {params}: {body.get('error')}")
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
     def stop(self) -> None:
-        self._client.close()
         self.service.stop()

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recops_cli.quickstart.loop import LoopFacts
-
-
-@dataclass
-class Facts:
-    """Everything the quickstart learned, gathered for the report."""
-
-    data: str = ""
-    synthetic: bool = False
-    stages: list[tuple[str, float]] = field(default_factory=list)
-    trainings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    curves: dict[str, dict[str, list[tuple[int, float]]]] = field(default_factory=dict)
-    engines: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    rollout: dict[str, Any] | None = None
-    traffic: list[dict[str, Any]] = field(default_factory=list)
-    addresses: dict[str, str] = field(default_factory=dict)
-    loop: LoopFacts | None = None
+from recops_cli.quickstart.facts import Facts, LoopFacts, facts_json
+from recops_cli.quickstart.rollout_plot import plot_rollout
+from recops_contracts.engine_manifest import EngineManifest
+from recops_contracts.loadtest import LoadReport
+from recops_contracts.training import EvaluationProtocol
 
 
 def _plot_training(facts: Facts, path: Path) -> Path | None:
@@ -61,17 +48,17 @@ def _plot_engines(facts: Facts, path: Path) -> Path | None:
         (f"v{version} {target}", lat)
         for version, targets in facts.engines.items()
         for target, manifest in targets.items()
-        for lat in manifest.get("latency", [])
+        for lat in manifest.latency
     ]
     if not rows:
         return None
-    batches = sorted({lat["batch"] for _, lat in rows})
+    batches = sorted({lat.batch for _, lat in rows})
     names = sorted({name for name, _ in rows})
     fig, ax = plt.subplots(figsize=(8, 3.8))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         values = [
-            next((lat["p50_ms"] for n, lat in rows if n == name and lat["batch"] == b), 0.0)
+            next((lat.p50_ms for n, lat in rows if n == name and lat.batch == b), 0.0)
             for b in batches
         ]
         ax.bar([j + i * width for j in range(len(batches))], values, width, label=name)
@@ -80,45 +67,6 @@ def _plot_engines(facts: Facts, path: Path) -> Path | None:
     )
     ax.set(title="engine latency, p50 (ms)", ylabel="ms")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _metric_series(records: list[dict[str, Any]], name: str) -> list[tuple[float, float]]:
-    out = []
-    for rec in records:
-        for m in rec.get("metrics", []):
-            if m.get("name") == name and m.get("value") is not None:
-                out.append((float(rec["elapsedS"]), float(m["value"])))
-    return out
-
-
-def _plot_rollout(facts: Facts, path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not facts.rollout or not facts.rollout.get("records"):
-        return None
-    records = facts.rollout["records"]
-    names = sorted({m["name"] for r in records for m in r.get("metrics", [])})
-    fig, axes = plt.subplots(1 + len(names), 1, figsize=(9, 2.2 * (1 + len(names))), sharex=True)
-    axes = list(axes) if names else [axes]
-    t = [float(r["elapsedS"]) for r in records]
-    axes[0].step(t, [r["weights"]["candidate"] for r in records], where="post", label="candidate")
-    axes[0].step(t, [r["weights"]["stable"] for r in records], where="post", label="stable")
-    axes[0].set(title="traffic weights (%)", ylim=(-5, 105))
-    axes[0].legend(fontsize=8)
-    for ax, name in zip(axes[1:], names, strict=True):
-        series = _metric_series(records, name)
-        if series:
-            ax.plot(*zip(*series, strict=True), "o-")
-        ax.set(title=name)
-        ax.grid(alpha=0.3)
-    axes[-1].set(xlabel="seconds since the rollout started")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -168,14 +116,14 @@ def _plot_loop(loop: LoopFacts | None, path: Path) -> Path | None:
 
 
 def _loop_lines(loop: LoopFacts) -> list[str]:
-    ingested = loop.ingest.get("ingested", {})
+    ingested = loop.ingest["ingested"]
     start = loop.events[0][1] if loop.events else 0.0
     lines = ["", "## Continuous training loop", ""]
     lines += [
-        f"Shift of taste: {len(loop.trend.get('titles', []))} titles from popularity rank "
-        f"{loop.trend.get('from_rank')} on became what the simulated users watch next "
-        f"({loop.trend.get('per_user')} each, {loop.trend.get('users')} users who had watched "
-        f"none of them); the watches of all but {loop.trend.get('followers')} of them were "
+        f"Shift of taste: {len(loop.trend['titles'])} titles from popularity rank "
+        f"{loop.trend['from_rank']} on became what the simulated users watch next "
+        f"({loop.trend['per_user']} each, {loop.trend['users']} users who had watched "
+        f"none of them); the watches of all but {loop.trend['followers']} of them were "
         "logged, the followers met the trend in the canary.",
         "",
         "| event | seconds after the shift |",
@@ -186,39 +134,52 @@ def _loop_lines(loop: LoopFacts) -> list[str]:
     lines += [f"- {name}: {value:.4f}" for name, value in loop.triggered.items()]
     lines += [
         "",
-        f"New snapshot `{str(loop.ingest.get('hash', ''))[:16]}`, parent "
-        f"`{str(loop.ingest.get('parent', ''))[:16]}`, "
-        f"{len(loop.ingest.get('consumed', []))} log segments consumed: "
-        f"{ingested.get('new_interactions')} new interactions "
-        f"({ingested.get('feedback')} feedback events, {ingested.get('duplicates')} duplicates, "
-        f"{ingested.get('repeated_items')} already in the data, {ingested.get('invalid')} "
+        f"New snapshot `{str(loop.ingest['hash'])[:16]}`, parent "
+        f"`{str(loop.ingest['parent'])[:16]}`, "
+        f"{len(loop.ingest['consumed'])} log segments consumed: "
+        f"{ingested['new_interactions']} new interactions "
+        f"({ingested['feedback']} feedback events, {ingested['duplicates']} duplicates, "
+        f"{ingested['repeated_items']} already in the data, {ingested['invalid']} "
         f"invalid lines); the simulated users watched {loop.watched_pairs} new titles.",
-        "",
-        f"v{loop.candidate} trained on snapshot `{str(loop.training.get('dataset_hash', ''))[:16]}`"
-        f"; gate: {loop.training.get('gate', {}).get('verdict')} "
-        f"({loop.training.get('gate', {}).get('reason')}).",
     ]
-    if loop.rollout:
-        verdict = loop.rollout.get("verdict", {})
+    if loop.training is not None:
+        gate = loop.training.gate
         lines += [
             "",
-            f"Rollout of v{loop.candidate}: **{verdict.get('phase')}**, {verdict.get('reason')}",
+            f"v{loop.candidate} trained on snapshot `{loop.training.dataset_hash[:16]}`"
+            f"; gate: {gate.verdict if gate else None} ({gate.reason if gate else None}).",
+        ]
+    if loop.rollout and loop.rollout.verdict:
+        verdict = loop.rollout.verdict
+        lines += [
+            "",
+            f"Rollout of v{loop.candidate}: **{verdict.phase}**, {verdict.reason}",
         ]
     return lines
 
 
-def _traffic_by_version(reports: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
+def _traffic_by_version(reports: list[LoadReport]) -> dict[str, tuple[int, int, int]]:
     """Requests, successful requests and clicks on recommended items, per version."""
     totals: dict[str, tuple[int, int, int]] = {}
     for report in reports:
-        for v in report.get("versions", []):
-            requests, ok, hits = totals.get(v["version"], (0, 0, 0))
-            totals[v["version"]] = (requests + v["requests"], ok + v["ok"], hits + v["clicks"])
+        for v in report.versions:
+            requests, ok, hits = totals.get(v.version, (0, 0, 0))
+            totals[v.version] = (requests + v.requests, ok + v.ok, hits + v.clicks)
     return totals
 
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _engine_row(version: str, target: str, manifest: EngineManifest) -> str:
+    parity = manifest.parity
+    b1, b64 = manifest.latency_at(1), manifest.latency_at(64)
+    return (
+        f"| v{version} | {target} | {_fmt(parity.max_abs_diff if parity else None)} | "
+        f"{_fmt(parity.top10_overlap if parity else None)} | "
+        f"{_fmt(b1.p50_ms if b1 else None)} | {_fmt(b64.p50_ms if b64 else None)} |"
+    )
 
 
 def write_report(facts: Facts, folder: Path) -> Path:
@@ -228,14 +189,14 @@ def write_report(facts: Facts, folder: Path) -> Path:
         for p in (
             _plot_training(facts, folder / "training.png"),
             _plot_engines(facts, folder / "engines.png"),
-            _plot_rollout(facts, folder / "rollout.png"),
+            plot_rollout(facts.rollout, folder / "rollout.png"),
             _plot_loop(facts.loop, folder / "loop.png"),
         )
         if p is not None
     ]
     lines = ["# recops quickstart report", ""]
     if facts.synthetic:
-        lines += ["**Data: SYNTHETIC interactions** (no MovieLens-100K was found).", ""]
+        lines += [f"**Data: SYNTHETIC interactions** ({facts.synthetic_reason}).", ""]
     else:
         lines += [f"Data: {facts.data}", ""]
     lines += ["## Stages", "", "| stage | seconds |", "| --- | ---: |"]
@@ -245,14 +206,15 @@ def write_report(facts: Facts, folder: Path) -> Path:
         "| version | epochs | sampled NDCG@10 | sampled HR@10 | full NDCG@10 | full HR@10 | gate |"
     ]
     lines += ["| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    sampled, full = EvaluationProtocol.SAMPLED, EvaluationProtocol.FULL
     for version, trained in facts.trainings.items():
-        test = trained.get("test", {})
-        sampled, full = test.get("sampled", {}), test.get("full", {})
-        gate = trained.get("gate", {})
+        gate = trained.gate
         lines.append(
-            f"| v{version} | {trained.get('epochs')} | {_fmt(sampled.get('ndcg@10'))} | "
-            f"{_fmt(sampled.get('hr@10'))} | {_fmt(full.get('ndcg@10'))} | "
-            f"{_fmt(full.get('hr@10'))} | {gate.get('verdict', '')}: {gate.get('reason', '')} |"
+            f"| v{version} | {trained.epochs} | {_fmt(trained.test_metric(sampled, 'ndcg@10'))} | "
+            f"{_fmt(trained.test_metric(sampled, 'hr@10'))} | "
+            f"{_fmt(trained.test_metric(full, 'ndcg@10'))} | "
+            f"{_fmt(trained.test_metric(full, 'hr@10'))} | "
+            f"{gate.verdict if gate else ''}: {gate.reason if gate else ''} |"
         )
     lines += [
         "",
@@ -267,29 +229,25 @@ def write_report(facts: Facts, folder: Path) -> Path:
     lines += ["| --- | --- | ---: | ---: | ---: | ---: |"]
     for version, targets in facts.engines.items():
         for target, manifest in targets.items():
-            parity = manifest.get("parity") or {}
-            lat = {x["batch"]: x for x in manifest.get("latency", [])}
-            lines.append(
-                f"| v{version} | {target} | {_fmt(parity.get('max_abs_diff'))} | "
-                f"{_fmt(parity.get('top10_overlap'))} | "
-                f"{_fmt(lat.get(1, {}).get('p50_ms'))} | {_fmt(lat.get(64, {}).get('p50_ms'))} |"
-            )
+            lines.append(_engine_row(version, target, manifest))
     if facts.rollout:
-        verdict = facts.rollout.get("verdict", {})
+        verdict = facts.rollout.verdict
         lines += ["", "## Rollout", ""]
         lines += [
-            f"**{verdict.get('phase')}**: {verdict.get('reason')} {verdict.get('message', '')}",
+            f"**{verdict.phase}**: {verdict.reason} {verdict.message}"
+            if verdict
+            else "**None**: None ",
             "",
         ]
         lines += [
             "| seconds | step | action | weights | reason |",
             "| ---: | ---: | --- | --- | --- |",
         ]
-        for rec in facts.rollout.get("records", []):
-            w = rec["weights"]
+        for rec in facts.rollout.records:
+            w = rec.weights
             lines.append(
-                f"| {rec['elapsedS']:.1f} | {rec['stepIndex']} | {rec['action']} | "
-                f"stable={w['stable']} candidate={w['candidate']} | {rec['reason']} |"
+                f"| {rec.elapsed_s:.1f} | {rec.step_index} | {rec.action} | "
+                f"stable={w.stable} candidate={w.candidate} | {rec.reason} |"
             )
     if facts.loop is not None:
         lines += _loop_lines(facts.loop)
@@ -307,12 +265,6 @@ def write_report(facts: Facts, folder: Path) -> Path:
     summary = folder / "summary.md"
     summary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "facts.json").write_text(
-        json.dumps(
-            facts.__dict__ | {"loop": asdict(facts.loop) if facts.loop else None},
-            indent=1,
-            default=str,
-        )
-        + "\n",
-        encoding="utf-8",
+        json.dumps(facts_json(facts), indent=1, default=str) + "\n", encoding="utf-8"
     )
     return summary

@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+import yaml
 from pydantic import BaseModel, Field
+
+from recops_contracts.training import (
+    Architecture,
+    DatasetFormat,
+    DatasetSource,
+    EvaluationProtocol,
+    GateMetric,
+    MlflowSettings,
+    ModelHyperparameters,
+    OfflineGate,
+    TrainingResources,
+)
+from recops_operator.api.rollout_policy import (
+    AnalysisMetric,
+    AnalysisStep,
+    BuiltinMetric,
+    CanaryStep,
+    Comparison,
+    RolloutPolicy,
+)
+from recops_trainer.config import TrainConfig
 
 REGISTERED_MODEL = "quickstart-movies"
 SERVING_TARGET = "cpu-onnxruntime"
@@ -64,78 +85,89 @@ def train_config(
     size: Size,
     workdir: Path,
     feedback_log: Path | None = None,
-) -> dict[str, Any]:
-    """A `recops train` config (the camelCase contract the operator renders too); with
-    ``feedback_log``, the serving feedback joins the data, as a TrainingRun's does."""
-    dataset: dict[str, Any] = {
-        "format": "movielens-100k",
-        "uri": str(data_file),
-        "minInteractions": 5,
-    }
-    if feedback_log is not None:
-        dataset |= {"includeFeedback": True, "feedbackLog": str(feedback_log)}
-    return {
-        "dataset": dataset,
-        "model": {
-            "architecture": "sse-pt",
-            "maxlen": size.maxlen,
-            "itemDim": 32,
-            "userDim": 16,
-            "numBlocks": 2,
-            "numHeads": 1,
-            "dropout": 0.2,
-            "sseUserProb": 0.5,
-            "sseItemProb": 0.05,
-            "learningRate": 0.002,
-            "batchSize": 128,
-            "epochs": epochs,
-            "seed": 7,
-        },
-        "resources": {"workers": 1, "cpusPerWorker": 1, "checkpointEvery": 5},
+) -> TrainConfig:
+    """A `recops train` config (the contract the operator renders too); with
+    ``feedback_log``, the serving feedback joins the data, as a TrainingRun's does.
+
+    Only the fields set here are written (``exclude_unset``): the trainer's defaults
+    stay the trainer's."""
+    feedback = {"include_feedback": True, "feedback_log": str(feedback_log)} if feedback_log else {}
+    return TrainConfig(
+        dataset=DatasetSource(
+            format=DatasetFormat.MOVIELENS_100K, uri=str(data_file), min_interactions=5, **feedback
+        ),
+        model=ModelHyperparameters(
+            architecture=Architecture.SSE_PT,
+            maxlen=size.maxlen,
+            item_dim=32,
+            user_dim=16,
+            num_blocks=2,
+            num_heads=1,
+            dropout=0.2,
+            sse_user_prob=0.5,
+            sse_item_prob=0.05,
+            learning_rate=0.002,
+            batch_size=128,
+            epochs=epochs,
+            seed=7,
+        ),
+        resources=TrainingResources(workers=1, cpus_per_worker=1, checkpoint_every=5),
         # The first version has no champion to beat; the second must beat the first.
-        "gate": {"metric": "ndcg@10", "protocol": "sampled", "marginOverChampion": 0.005},
-        "mlflow": {
-            "trackingUri": f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
-            "registeredModelName": REGISTERED_MODEL,
-        },
-        "output": str(workdir / "train" / version_label),
-    }
+        gate=OfflineGate(
+            metric=GateMetric.NDCG_10,
+            protocol=EvaluationProtocol.SAMPLED,
+            margin_over_champion=0.005,
+        ),
+        mlflow=MlflowSettings(
+            tracking_uri=f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
+            registered_model_name=REGISTERED_MODEL,
+        ),
+        output=str(workdir / "train" / version_label),
+    )
 
 
-def rollout_policy(size: Size) -> dict[str, Any]:
+def _gate(
+    name: str, builtin: BuiltinMetric, condition: Comparison, threshold: float
+) -> AnalysisMetric:
+    return AnalysisMetric(
+        name=name,
+        builtin=builtin,
+        success_condition=condition,
+        threshold=threshold,
+        min_sample_size=50,
+    )
+
+
+def rollout_policy(size: Size) -> RolloutPolicy:
     """Canary steps and analysis sized for a laptop's simulated traffic."""
-    return {
-        "steps": [
-            {"setWeight": 25},
-            {"analysis": {"count": 2}},
-            {"setWeight": 50},
-            {"analysis": {"count": 2}},
-            {"setWeight": 100},
+    analysis = CanaryStep(analysis=AnalysisStep(count=2))
+    return RolloutPolicy(
+        steps=[
+            CanaryStep(set_weight=25),
+            analysis,
+            CanaryStep(set_weight=50),
+            analysis,
+            CanaryStep(set_weight=100),
         ],
-        "analysisInterval": size.analysis_interval,
-        "scaleDownDelaySeconds": 0,
-        "metrics": [
-            {
-                "name": "error-rate",
-                "builtin": "error-rate",
-                "successCondition": "<=",
-                "threshold": 0.01,
-                "minSampleSize": 50,
-            },
-            {
-                "name": "latency-p99",
-                "builtin": "latency-p99",
-                "successCondition": "<=",
-                "threshold": 0.25,
-                "minSampleSize": 50,
-            },
-            {
-                "name": "hit-rate",
-                "builtin": "hit-rate-vs-stable",
-                "successCondition": ">=",
-                "threshold": -0.03,
-                "minSampleSize": size.min_samples,
-                "inconclusiveLimit": 6,
-            },
+        analysis_interval=size.analysis_interval,
+        scale_down_delay_seconds=0,
+        metrics=[
+            _gate("error-rate", BuiltinMetric.ERROR_RATE, Comparison.LE, 0.01),
+            _gate("latency-p99", BuiltinMetric.LATENCY_P99, Comparison.LE, 0.25),
+            AnalysisMetric(
+                name="hit-rate",
+                builtin=BuiltinMetric.HIT_RATE_VS_STABLE,
+                success_condition=Comparison.GE,
+                threshold=-0.03,
+                min_sample_size=size.min_samples,
+                inconclusive_limit=6,
+            ),
         ],
-    }
+    )
+
+
+def as_yaml(config: TrainConfig | RolloutPolicy) -> str:
+    """The file `recops train --config` or `recops rollout --policy` reads: camelCase, the
+    fields set here only."""
+    data = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return yaml.safe_dump(data, sort_keys=False)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from recops_contracts.wire import DnsName as DnsName, Quantity as Quantity, WireModel
+from recops_contracts.wire import DnsName, WireModel
 
 GROUP = "recops.io"
 VERSION = "v1alpha1"

@@ -7,28 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from recops_contracts.drift import DriftThresholds as DriftThresholds
+from recops_contracts.drift import DriftThresholds
 from recops_contracts.training import (
-    Architecture as Architecture,
-    DatasetFormat as DatasetFormat,
-    DatasetSource as DatasetSource,
-    EvaluationProtocol as EvaluationProtocol,
-    GateMetric as GateMetric,
-    LossName as LossName,
-    MlflowSettings as MlflowSettings,
-    ModelHyperparameters as ModelHyperparameters,
-    OfflineGate as OfflineGate,
-    TrainingResources as TrainingResources,
+    DatasetSource,
+    MlflowSettings,
+    ModelHyperparameters,
+    OfflineGate,
+    TrainingResources,
 )
-from recops_operator.api.base import (
-    ApiModel,
-    DnsName,
-    Duration,
-    ModelVersionStr,
-    ObjectMeta,
-    Quantity,
-    cel_rules,
-)
+from recops_contracts.wire import DnsName, Quantity
+from recops_operator.api.base import ApiModel, Duration, ModelVersionStr, ObjectMeta, cel_rules
 from recops_operator.api.conditions import Condition
 from recops_operator.api.rollout_policy import RolloutPolicy
 from recops_operator.api.targets import TargetName
@@ -173,6 +161,17 @@ class RetrainingPolicy(ApiModel):
     )
 
 
+class NetworkAccess(ApiModel):
+    """Who may reach this RecModel's serving pods (the rendered NetworkPolicy)."""
+
+    serving_from_namespaces: list[DnsName] | None = Field(
+        default=None,
+        max_length=32,
+        description="Namespaces whose pods may call the serving ports (gRPC, HTTP); empty: "
+        "the Gateway's namespace only (the operator's gatewayNamespace, else this one).",
+    )
+
+
 class RecModelSpec(ApiModel):
     """What the user wants: data, model, training, gate, targets, rollout and retraining."""
 
@@ -202,6 +201,9 @@ class RecModelSpec(ApiModel):
         default_factory=RetrainingPolicy, description="Retraining policy."
     )
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="MLflow settings.")
+    network: NetworkAccess = Field(
+        default_factory=NetworkAccess, description="Network access to the serving pods."
+    )
 
     @model_validator(mode="after")
     def _unique_targets(self) -> RecModelSpec:

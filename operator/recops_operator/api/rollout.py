@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from recops_operator.api.base import ApiModel, DnsName, ModelVersionStr, ObjectMeta
+from recops_contracts.wire import DnsName
+from recops_operator.api.base import ApiModel, ModelVersionStr, ObjectMeta
 from recops_operator.api.conditions import Condition
 from recops_operator.api.rollout_policy import RolloutPolicy
 

@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from recops_operator.api.base import ApiModel, DnsName, Duration, cel_rules
+from recops_contracts.wire import DnsName
+from recops_operator.api.base import ApiModel, Duration, cel_rules
 
 
 class PauseStep(ApiModel):

@@ -1,6 +1,6 @@
 """A training run as the operator reads it back from MLflow.
 
-The names are the shared contract (``recops_contracts.tracking``, re-exported here); the
+The tag and metric names are the shared contract's (``recops_contracts.tracking``); the
 MLflow client finds the run and the TrainingRun decisions read it as a
 :class:`TrainingResult`.
 """
@@ -9,28 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recops_contracts.tracking import (
-    METRICS as METRICS,
-    TAG_DATASET_HASH as TAG_DATASET_HASH,
-    TAG_FEEDBACK_INTERACTIONS as TAG_FEEDBACK_INTERACTIONS,
-    TAG_GATE as TAG_GATE,
-    TAG_GATE_REASON as TAG_GATE_REASON,
-    TAG_MODEL_VERSION as TAG_MODEL_VERSION,
-    TAG_PARENT_DATASET_HASH as TAG_PARENT_DATASET_HASH,
-    TAG_PROTOCOL as TAG_PROTOCOL,
-    TAG_REGISTERED_MODEL as TAG_REGISTERED_MODEL,
-    TAG_TRAINING_RUN as TAG_TRAINING_RUN,
-)
+from recops_contracts.tracking import TAG_GATE
 
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """What a finished training wrote to MLflow."""
+    """What a training wrote to MLflow: while it runs, its per-epoch metrics so far."""
 
     run_id: str
     status: str
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # The step (the epoch, for per-epoch metrics) of each metric's latest value, when it
+    # was logged and when the run started (milliseconds since the epoch, as MLflow has it).
+    steps: dict[str, int] = field(default_factory=dict)
+    logged_ms: dict[str, int] = field(default_factory=dict)
+    start_ms: int | None = None
 
     @property
     def finished(self) -> bool:

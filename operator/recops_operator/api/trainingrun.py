@@ -7,23 +7,18 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from recops_contracts.training import SearchDimension as SearchDimension, TuneSpec as TuneSpec
-from recops_operator.api.base import (
-    ApiModel,
-    DnsName,
-    Duration,
-    ModelVersionStr,
-    ObjectMeta,
-    cel_rules,
-)
-from recops_operator.api.conditions import Condition
-from recops_operator.api.recmodel import (
+from recops_contracts.tracking import Verdict
+from recops_contracts.training import (
     DatasetSource,
-    EngineStatus,
     EvaluationProtocol,
     ModelHyperparameters,
     TrainingResources,
+    TuneSpec,
 )
+from recops_contracts.wire import DnsName
+from recops_operator.api.base import ApiModel, Duration, ModelVersionStr, ObjectMeta, cel_rules
+from recops_operator.api.conditions import Condition
+from recops_operator.api.recmodel import EngineStatus
 
 KIND = "TrainingRun"
 PLURAL = "trainingruns"
@@ -94,11 +89,25 @@ class TrainingRunCondition(StrEnum):
 class GateVerdict(ApiModel):
     """The offline gate's decision on this run's model."""
 
-    verdict: Literal["candidate", "rejected"] = Field(description="candidate or rejected.")
+    verdict: Verdict = Field(description="candidate or rejected.")
     reason: str = Field(description="Why.")
     metric: str | None = Field(default=None, description="Gating metric.")
     value: float | None = Field(default=None, description="This model's value.")
     champion_value: float | None = Field(default=None, description="The champion's value.")
+
+
+class TrainingProgress(ApiModel):
+    """How far a running training is, from the metrics it logs to MLflow every epoch."""
+
+    epoch: int = Field(ge=1, description="Epochs finished so far.")
+    epochs: int = Field(ge=1, description="Epochs the run trains at most (it may stop early).")
+    validation: dict[str, float] | None = Field(
+        default=None, description="The latest validation metrics (val_*)."
+    )
+    reported_at: str | None = Field(default=None, description="When the latest epoch ended.")
+    estimated_finish: str | None = Field(
+        default=None, description="When the last epoch ends at the pace so far."
+    )
 
 
 class TrainingRunStatus(ApiModel):
@@ -128,6 +137,9 @@ class TrainingRunStatus(ApiModel):
     )
     gate: GateVerdict | None = Field(default=None, description="Offline gate verdict.")
     engines: list[EngineStatus] | None = Field(default=None, description="Compiled engines.")
+    progress: TrainingProgress | None = Field(
+        default=None, description="Epochs done, the latest validation metrics, when it ends."
+    )
     start_time: str | None = Field(default=None, description="When the job started.")
     completion_time: str | None = Field(default=None, description="When the run ended.")
     observed_generation: int | None = Field(default=None, description="Generation acted on.")

@@ -2,7 +2,7 @@
 
 It is created once per operator process and handed to the reconcilers through the
 operator context (never a module global), so tests point it at an emulated API server.
-It addresses objects only through the table in ``kube/resources.py``; every call records
+It addresses objects only through the table in ``resources.py``; every call records
 its (group, resource, verb), which the RBAC test compares with the rules in ``rbac.py``.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Self
 
 import aiohttp
 
-from recops_operator.kube.resources import Resource, resource_of
+from recops_operator.resources import Resource, resource_of
 
 Obj = dict[str, Any]
 

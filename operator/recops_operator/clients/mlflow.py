@@ -4,7 +4,9 @@ The trainer tags its run with ``recops.training_run = <namespace>/<name>`` and w
 offline metrics and the gate verdict (the team's MLflow conventions); this client finds
 that run and turns it into typed results, and on promotion points the registry's
 ``champion`` alias at the new version. RecModels may name different tracking servers, so
-every call takes the tracking URI; credentials are the operator's own, read once.
+every call takes the tracking URI. The operator's own credentials (read once) go only to
+its configured tracking server: a RecModel that names another server is called without
+them, or a tenant could collect them with a listener of its own (docs/security.md).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Mapping
 import httpx
 from pydantic import BaseModel
 
-from recops_operator.api.tracking import TAG_TRAINING_RUN, TrainingResult
-
-CHAMPION = "champion"
+from recops_contracts.tracking import ALIAS_CANDIDATE, ALIAS_CHAMPION, TAG_TRAINING_RUN
+from recops_operator.api.tracking import TrainingResult
+from recops_operator.settings import server_origin
 
 
 class MlflowError(Exception):
@@ -32,23 +34,39 @@ def mlflow_auth(env: Mapping[str, str]) -> tuple[httpx.Auth | None, dict[str, st
 
 
 class MlflowRestClient:
-    """One connection pool for every tracking server the operator talks to."""
+    """One connection pool for every tracking server the operator talks to.
+
+    ``auth`` and ``headers`` (the operator's credentials) are sent only to ``home``, the
+    operator's configured tracking server; without ``home`` they are sent nowhere.
+    """
 
     def __init__(
         self,
         auth: httpx.Auth | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
+        home: str | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout, auth=auth, headers=dict(headers or {}))
+        self._client = httpx.AsyncClient(timeout=timeout)
+        self._auth = auth
+        self._headers = dict(headers or {})
+        self._home = server_origin(home) if home else None
+
+    def _credentials(self, url: str) -> tuple[httpx.Auth, dict[str, str]]:
+        # httpx.Auth() itself adds nothing to a request.
+        if self._home is not None and server_origin(url) == self._home:
+            return self._auth or httpx.Auth(), self._headers
+        return httpx.Auth(), {}
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def _post(self, tracking_uri: str, path: str, body: dict[str, object]) -> httpx.Response:
         uri = tracking_uri.rstrip("/")
+        url = f"{uri}/api/2.0/mlflow/{path}"
+        auth, headers = self._credentials(url)
         try:
-            return await self._client.post(f"{uri}/api/2.0/mlflow/{path}", json=body)
+            return await self._client.post(url, json=body, auth=auth, headers=headers)
         except httpx.HTTPError as exc:
             raise MlflowError(f"MLflow at {uri} is unreachable: {exc!r}") from exc
 
@@ -101,17 +119,55 @@ class MlflowRestClient:
             status=run.info.status,
             metrics={m.key: m.value for m in run.data.metrics},
             tags={t.key: t.value for t in run.data.tags},
+            steps={m.key: m.step for m in run.data.metrics},
+            logged_ms={m.key: m.timestamp for m in run.data.metrics},
+            start_ms=run.info.start_time,
         )
 
     async def move_champion(self, tracking_uri: str, model: str, version: str) -> None:
         """Point ``champion`` at ``version`` of registered ``model`` (idempotent)."""
-        body: dict[str, object] = {"name": model, "alias": CHAMPION, "version": version}
+        body: dict[str, object] = {"name": model, "alias": ALIAS_CHAMPION, "version": version}
         rsp = await self._post(tracking_uri, "registered-models/alias", body)
         if rsp.status_code >= 400:
             raise MlflowError(
-                f"setting {model} alias {CHAMPION} to version {version}: MLflow answered "
+                f"setting {model} alias {ALIAS_CHAMPION} to version {version}: MLflow answered "
                 f"{rsp.status_code}: {rsp.text[:300]}"
             )
+        await self._retire_candidate(tracking_uri, model, version)
+
+    async def _retire_candidate(self, tracking_uri: str, model: str, version: str) -> None:
+        """Deletes ``candidate`` when it points at the promoted version: it is the champion
+        now, and one version under both aliases reads as a rollout still to come."""
+        url = f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias"
+        alias = {"name": model, "alias": ALIAS_CANDIDATE}
+        auth, headers = self._credentials(url)
+        try:
+            rsp = await self._client.get(url, params=alias, auth=auth, headers=headers)
+            if _alias_missing(rsp):
+                return  # no candidate alias
+            if rsp.status_code < 400:
+                pointed = str(rsp.json().get("model_version", {}).get("version", ""))
+                if pointed != version:
+                    return  # a newer candidate: still to roll out
+                # MLflow reads a DELETE's parameters from its JSON body, not the query.
+                rsp = await self._client.request(
+                    "DELETE", url, json=alias, auth=auth, headers=headers
+                )
+        except httpx.HTTPError as exc:
+            raise MlflowError(f"MLflow at {url} is unreachable: {exc!r}") from exc
+        if rsp.status_code >= 400:
+            raise MlflowError(
+                f"retiring {model} alias {ALIAS_CANDIDATE} from version {version}: MLflow "
+                f"answered {rsp.status_code}: {rsp.text[:300]}"
+            )
+
+
+def _alias_missing(rsp: httpx.Response) -> bool:
+    """MLflow answers a missing alias with 404 (RESOURCE_DOES_NOT_EXIST) or, on the SQL
+    store, with 400 INVALID_PARAMETER_VALUE "... alias candidate not found"."""
+    if rsp.status_code == 404:
+        return True
+    return rsp.status_code == 400 and "not found" in rsp.text
 
 
 class _Experiment(BaseModel):
@@ -126,11 +182,14 @@ class _ExperimentsPage(BaseModel):
 class _RunInfo(BaseModel):
     run_id: str
     status: str = ""
+    start_time: int | None = None
 
 
 class _Metric(BaseModel):
     key: str
     value: float
+    step: int = 0
+    timestamp: int = 0
 
 
 class _Tag(BaseModel):

@@ -1,4 +1,6 @@
-"""Client of the runtime's admin API (``/admin/v1/...`` on its HTTP port).
+"""Client of the runtime's admin API (``/admin/v1/...`` on its own admin port, 8081 on
+loopback unless ``recops serve --admin-host`` says otherwise; off loopback it requires the
+bearer token of ``--admin-token-file``).
 
 The one-machine driver (``recops rollout``) builds one and moves traffic with it; the
 operator never imports the runtime, so this is plain HTTP.
@@ -20,9 +22,10 @@ class AdminError(Exception):
 class RuntimeAdmin:
     """One runtime's admin API; one connection pool, closed with ``aclose``."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, headers=headers)
 
     async def aclose(self) -> None:
         await self._client.aclose()

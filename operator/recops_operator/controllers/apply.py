@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from recops_operator.clients.kubernetes import ConflictError, KubeClient, Obj
-from recops_operator.kube.resources import Resource, resource_of
+from recops_operator.resources import Resource, resource_of
 
 Outcome = Literal["created", "updated", "unchanged"]
 _SKIP = {"apiVersion", "kind", "metadata", "status"}
@@ -26,7 +26,8 @@ def is_subset(desired: Any, observed: Any) -> bool:
     return bool(desired == observed)
 
 
-def _drift(desired: Obj, observed: Obj) -> Obj:
+def drift(desired: Obj, observed: Obj) -> Obj:
+    """A merge patch of the fields of ``desired`` that ``observed`` lacks or differs in."""
     patch: Obj = {
         k: v for k, v in desired.items() if k not in _SKIP and not is_subset(v, observed.get(k))
     }
@@ -53,7 +54,7 @@ async def ensure(kube: KubeClient, desired: Obj, update: bool = True) -> tuple[O
                 raise
     if not update:
         return observed, "unchanged"
-    patch = _drift(desired, observed)
+    patch = drift(desired, observed)
     if not patch:
         return observed, "unchanged"
     return await kube.patch(res, meta.get("namespace"), meta["name"], patch), "updated"

@@ -17,10 +17,10 @@ from typing import Any, Literal, Self, cast
 import kopf
 
 from recops_operator.api.conditions import utcnow
+from recops_operator.api.events import Event
 from recops_operator.clients.kubernetes import KubeClient
 from recops_operator.clients.mlflow import MlflowRestClient, mlflow_auth
 from recops_operator.clients.prometheus import PrometheusClient
-from recops_operator.decisions.events import Event
 from recops_operator.settings import OperatorSettings
 
 
@@ -63,7 +63,8 @@ def build_context(settings: OperatorSettings, kube: KubeClient) -> OperatorConte
     return OperatorContext(
         settings=settings,
         kube=kube,
-        mlflow=MlflowRestClient(auth, headers, timeout),
+        # The operator's credentials go to its own tracking server only (docs/security.md).
+        mlflow=MlflowRestClient(auth, headers, timeout, home=settings.mlflow_tracking_uri),
         prometheus=PrometheusClient(settings.prometheus_url, timeout),
     )
 

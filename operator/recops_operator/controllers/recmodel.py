@@ -12,24 +12,29 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from recops_operator.api import reasons
 from recops_operator.api.base import GROUP, VERSION
+from recops_operator.api.events import Event
 from recops_operator.api.recmodel import PLURAL, RecModelSpec, RecModelStatus
 from recops_operator.api.rollout import Rollout
 from recops_operator.api.trainingrun import TrainingRun, TrainingRunSpec
 from recops_operator.clients.kubernetes import Obj
 from recops_operator.controllers.apply import ensure, write_status
 from recops_operator.controllers.context import OperatorContext, post_events
-from recops_operator.controllers.routing import steer_user_route
-from recops_operator.decisions import reasons
-from recops_operator.decisions.events import Event
+from recops_operator.controllers.retry import soon_on_passing_failures
+from recops_operator.controllers.route import apply_route
+from recops_operator.controllers.user_route import steer_user_route
 from recops_operator.decisions.recmodel import (
     DeploymentObservation,
     RecModelObservation,
     invalid_spec,
     plan,
 )
-from recops_operator.decisions.retraining import LiveSignals, signals_wanted
-from recops_operator.kube.resources import (
+from recops_operator.queries import promql
+from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, LABEL_VERSION
+from recops_operator.render.recmodel import render_serving
+from recops_operator.render.trainingrun import render_training_run
+from recops_operator.resources import (
     DEPLOYMENTS,
     GRPCROUTES,
     HPAS,
@@ -41,13 +46,10 @@ from recops_operator.kube.resources import (
     Resource,
     resource_of,
 )
-from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, LABEL_VERSION
-from recops_operator.render.recmodel import render_serving
-from recops_operator.render.trainingrun import render_training_run
+from recops_operator.retraining.decision import LiveSignals, signals_wanted
 from recops_operator.retraining.signals import read_signals
-from recops_operator.rollout.providers import promql
 from recops_operator.timeutil import parse_time
-from recops_operator.validation import InvalidSpecError, parse_spec
+from recops_operator.validation import InvalidSpecError, check_dns_1035, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +178,7 @@ async def reconcile(
         except ValidationError:
             status = RecModelStatus()
         try:
+            check_dns_1035("RecModel", name)
             spec = parse_spec(RecModelSpec, raw.get("spec"))
         except InvalidSpecError as exc:
             new = invalid_spec(status, str(exc), generation, now)
@@ -209,14 +212,24 @@ async def reconcile(
             optional = resource_of(obj) in (SERVICEMONITORS, GRPCROUTES)
             if optional and not await ctx.kube.serves(resource_of(obj)):
                 continue  # the add-on (Prometheus operator, Gateway API) is not installed
-            _, outcome = await ensure(ctx.kube, obj)
+            if resource_of(obj) == GRPCROUTES:
+                outcome = await apply_route(ctx.kube, obj, p.rollout_holds_weights)
+            else:
+                _, outcome = await ensure(ctx.kube, obj)
             keep.add((obj["kind"], obj["metadata"]["name"]))
             if outcome != "unchanged":
                 log.info("%s %s/%s %s", obj["kind"], namespace, obj["metadata"]["name"], outcome)
         await _prune(ctx, namespace, name, keep)
         events = list(p.events)
         user_route = spec.rollout_policy.traffic_routing.grpc_route
-        if user_route and p.role_weights and await ctx.kube.serves(GRPCROUTES):
+        # Between rollouts the role backends' weights are the RecModel's; during one, the
+        # Rollout's alone (see controllers/route.py).
+        if (
+            user_route
+            and p.role_weights
+            and not p.rollout_holds_weights
+            and await ctx.kube.serves(GRPCROUTES)
+        ):
             targets = list(p.roles)
             why = await steer_user_route(ctx, namespace, name, user_route, targets, p.role_weights)
             if why:
@@ -262,7 +275,8 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     async def recmodel_changed(name: str, namespace: str | None, **kwargs: Any) -> None:
         assert namespace is not None  # RecModels are namespaced
         try:
-            await reconcile(ctx, namespace, name, _related(namespace, name, kwargs))
+            with soon_on_passing_failures():
+                await reconcile(ctx, namespace, name, _related(namespace, name, kwargs))
         except InvalidSpecError as exc:
             raise kopf.PermanentError(str(exc)) from None
 
@@ -270,7 +284,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     async def recmodel_resync(name: str, namespace: str | None, **kwargs: Any) -> None:
         assert namespace is not None
         # An invalid spec is already in status; the update handler acts once it is fixed.
-        with contextlib.suppress(InvalidSpecError):
+        with contextlib.suppress(InvalidSpecError), soon_on_passing_failures():
             await reconcile(ctx, namespace, name, _related(namespace, name, kwargs))
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)

@@ -5,8 +5,10 @@ analysis is due) Prometheus; asks the engine for the next action; applies it (GR
 backend weights, the MLflow ``champion`` alias on promotion); then writes the status and
 an event. Applying before writing means a crash in between repeats an idempotent action,
 and a restarted operator resumes from the stored status at the same step and weights.
-The RecModel controller follows the Rollout's status: it renders the same weights into
-the route and, once the Rollout is Promoted, makes the candidate its stable version.
+While the Rollout is in flight its controller is the only writer of the route's weights
+(the RecModel's own route or the user's): the RecModel controller keeps them as they are
+(``controllers/route.py``) and, once the Rollout is Promoted, makes the candidate its
+stable version. A finished Rollout writes no weights again: they are the RecModel's then.
 """
 
 from __future__ import annotations
@@ -19,27 +21,29 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from recops_operator.analysis_providers.prometheus import PrometheusProvider
+from recops_operator.api import reasons
 from recops_operator.api.base import GROUP, VERSION
-from recops_operator.api.conditions import set_condition
+from recops_operator.api.conditions import Condition, set_condition
+from recops_operator.api.events import Event
 from recops_operator.api.recmodel import RecModel
 from recops_operator.api.rollout import PLURAL, RolloutPhase, RolloutSpec, RolloutStatus
-from recops_operator.clients.kubernetes import Obj
+from recops_operator.clients.kubernetes import ConflictError, Obj
 from recops_operator.clients.mlflow import MlflowError
 from recops_operator.controllers.apply import write_status
 from recops_operator.controllers.context import OperatorContext, post_events
-from recops_operator.controllers.routing import steer_user_route
-from recops_operator.decisions.events import Event
-from recops_operator.kube.resources import DEPLOYMENTS, GRPCROUTES, RECMODELS, ROLLOUTS
+from recops_operator.controllers.retry import soon_on_passing_failures
+from recops_operator.controllers.route import ATTEMPTS, with_precondition
+from recops_operator.controllers.user_route import steer_user_route
+from recops_operator.queries import promql
 from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, LABEL_VERSION
 from recops_operator.render.traffic import route_weights, version_backends
-from recops_operator.rollout import reasons
+from recops_operator.resources import DEPLOYMENTS, GRPCROUTES, RECMODELS, ROLLOUTS
 from recops_operator.rollout.actions import Controls, Outcome
 from recops_operator.rollout.analysis import measurement_plan
 from recops_operator.rollout.controls import controls_of
 from recops_operator.rollout.engine import decide
-from recops_operator.rollout.providers import promql
-from recops_operator.rollout.providers.prometheus import PrometheusProvider
-from recops_operator.rollout.status import ALL_STABLE, initial_status, weights_text
+from recops_operator.rollout.status import ALL_STABLE, TERMINAL, initial_status, weights_text
 from recops_operator.validation import InvalidSpecError, parse_spec
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,15 @@ async def _candidate_ready(
         if ready < max(desired, 1):
             return False
     return True
+
+
+def _spec_valid(old: dict[str, Any]) -> list[Condition]:
+    """The stored SpecValid condition, if any."""
+    try:
+        conditions = RolloutStatus.model_validate(old).conditions or []
+    except ValidationError:
+        return []
+    return [c for c in conditions if c.type == reasons.SPEC_VALID]
 
 
 async def _waiting(
@@ -104,18 +117,25 @@ async def _apply_weights(
             return True
         post_events(raw, [Event("Warning", reasons.TRAFFIC_ROUTING_NOT_APPLIED, why)])
         return weights == ALL_STABLE
-    route = await ctx.kube.get(GRPCROUTES, namespace, name)
-    if route is None:
-        return weights == ALL_STABLE
     assert status.stable_version is not None and status.candidate_version is not None
     roles = version_backends(name, targets, status.stable_version, status.candidate_version)
-    plan = route_weights(route, roles, weights)
-    if plan.missing_candidate and weights.candidate > 0:
-        return False
-    if plan.changed:
-        await ctx.kube.patch(GRPCROUTES, namespace, name, {"spec": {"rules": plan.rules}})
+    for _ in range(ATTEMPTS):
+        route = await ctx.kube.get(GRPCROUTES, namespace, name)
+        if route is None:
+            return weights == ALL_STABLE
+        plan = route_weights(route, roles, weights)
+        if plan.missing_candidate and weights.candidate > 0:
+            return False
+        if not plan.changed:
+            return True
+        patch = with_precondition({"spec": {"rules": plan.rules}}, route)
+        try:
+            await ctx.kube.patch(GRPCROUTES, namespace, name, patch)
+        except ConflictError:
+            continue  # the RecModel controller reshaped it meanwhile: read it again
         log.info("GRPCRoute %s/%s: %s", namespace, name, weights_text(weights))
-    return True
+        return True
+    raise ConflictError(409, "Conflict", f"GRPCRoute {namespace}/{name} kept changing")
 
 
 async def _start(
@@ -174,10 +194,20 @@ async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
             spec = parse_spec(RolloutSpec, raw.get("spec"))
         except InvalidSpecError as exc:
             status = RolloutStatus(
-                phase=RolloutPhase.FAILED, reason=reasons.INVALID_SPEC, message=str(exc)
+                phase=RolloutPhase.FAILED,
+                reason=reasons.INVALID_SPEC,
+                message=str(exc),
+                observed_generation=meta.get("generation"),
             )
+            # From the stored condition, so its transition time stays while it holds.
             status.conditions = set_condition(
-                [], reasons.SPEC_VALID, False, reasons.INVALID_SPEC, str(exc), now=now
+                _spec_valid(old),
+                reasons.SPEC_VALID,
+                False,
+                reasons.INVALID_SPEC,
+                str(exc),
+                meta.get("generation"),
+                now,
             )
             if await write_status(ctx.kube, ROLLOUTS, namespace, name, old, status.to_wire()):
                 post_events(raw, [Event("Warning", reasons.INVALID_SPEC, str(exc))])
@@ -230,7 +260,10 @@ async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
         outcome = decide(
             policy, status, controls, now, candidate_ready=ready, observations=observations
         )
-        if not await _apply_weights(ctx, raw, rm, status, outcome):
+        # A verdict's weights were set when it was reached; since then they are the
+        # RecModel's (a later Rollout's while one runs): a finished Rollout writes none.
+        finished = status.phase in TERMINAL and outcome.status.phase in TERMINAL
+        if not finished and not await _apply_weights(ctx, raw, rm, status, outcome):
             # The route has no backend for the candidate yet: the same as not ready.
             outcome = decide(
                 policy, status, controls, now, candidate_ready=False, observations=observations
@@ -246,10 +279,15 @@ async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
                 post_events(raw, [Event("Warning", reasons.CHAMPION_ALIAS_FAILED, str(exc))])
                 raise kopf.TemporaryError(str(exc), delay=10) from exc
         new = outcome.status
-        new.observed_generation = meta.get("generation")
-        new.conditions = set_condition(
+        generation = meta.get("generation")
+        new.observed_generation = generation
+        conditions = set_condition(
             new.conditions or [], reasons.SPEC_VALID, True, reasons.SPEC_VALID, "", now=now
         )
+        # Every condition is judged again on each pass, so each is this generation's.
+        new.conditions = [
+            c.model_copy(update={"observed_generation": generation}) for c in conditions
+        ]
         await write_status(ctx.kube, ROLLOUTS, namespace, name, old, new.to_wire())
         if outcome.recorded:
             a = outcome.action
@@ -267,7 +305,8 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     async def rollout_changed(name: str, namespace: str | None, **_: Any) -> None:
         assert namespace is not None
         try:
-            await reconcile(ctx, namespace, name)
+            with soon_on_passing_failures():
+                await reconcile(ctx, namespace, name)
         except InvalidSpecError as exc:
             raise kopf.PermanentError(str(exc)) from None
 
@@ -276,7 +315,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
         assert namespace is not None
         # Timing lives in the status, so a steady tick is all the engine needs; annotations
         # (promote, abort, retry) are picked up here too.
-        with contextlib.suppress(InvalidSpecError):
+        with contextlib.suppress(InvalidSpecError), soon_on_passing_failures():
             await reconcile(ctx, namespace, name)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)

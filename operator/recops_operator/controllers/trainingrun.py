@@ -9,19 +9,21 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from recops_operator.api import reasons
 from recops_operator.api.base import GROUP, VERSION
+from recops_operator.api.events import Event
 from recops_operator.api.recmodel import RecModelSpec
 from recops_operator.api.trainingrun import (
     PLURAL,
     TrainingPhase,
+    TrainingProgress,
     TrainingRunSpec,
     TrainingRunStatus,
 )
 from recops_operator.clients.mlflow import MlflowError
 from recops_operator.controllers.apply import ensure, write_status
 from recops_operator.controllers.context import OperatorContext, post_events
-from recops_operator.decisions import reasons
-from recops_operator.decisions.events import Event
+from recops_operator.controllers.retry import soon_on_passing_failures
 from recops_operator.decisions.jobs import (
     JobObservation,
     engine_from_manifest,
@@ -29,6 +31,7 @@ from recops_operator.decisions.jobs import (
     observe_ray_job,
     termination_message,
 )
+from recops_operator.decisions.progress import progress_of
 from recops_operator.decisions.trainingrun import (
     CompileObservation,
     Observation,
@@ -36,20 +39,20 @@ from recops_operator.decisions.trainingrun import (
     decide,
     invalid_spec,
 )
-from recops_operator.kube.resources import JOBS, PODS, RAYJOBS, RECMODELS, TRAININGRUNS
 from recops_operator.render.compile import (
-    CompileInputs,
+    compile_inputs,
     compile_job_name,
     engine_dir,
     render_compile_job,
 )
-from recops_operator.render.training import (
+from recops_operator.render.training_job import (
     TrainingJobInputs,
     render_config_map,
     render_fallback_job,
     render_ray_job,
 )
-from recops_operator.render.trainingrun import job_inputs
+from recops_operator.render.trainingrun import job_inputs, require_shared_storage
+from recops_operator.resources import JOBS, PODS, RAYJOBS, RECMODELS, TRAININGRUNS
 from recops_operator.validation import InvalidSpecError, parse_spec
 
 TERMINAL = (TrainingPhase.SUCCEEDED.value, TrainingPhase.FAILED.value)
@@ -87,6 +90,19 @@ async def _observe_compiles(
     return seen
 
 
+async def _progress(ctx: OperatorContext, inputs: TrainingJobInputs) -> TrainingProgress | None:
+    """The run's epochs so far from its MLflow run; None when it has not reported (or
+    MLflow cannot say now: progress is shown when it can be, never waited for)."""
+    assert inputs.mlflow.tracking_uri is not None
+    try:
+        run = await ctx.mlflow.find_training_result(
+            inputs.mlflow.tracking_uri, inputs.training_run_ref
+        )
+    except MlflowError:
+        return None
+    return progress_of(run, inputs.model.epochs) if run is not None else None
+
+
 async def _observe(
     ctx: OperatorContext,
     namespace: str,
@@ -101,6 +117,8 @@ async def _observe(
     obs: dict[str, Any] = {}
     if status.job_name and phase in (None, TrainingPhase.PENDING, TrainingPhase.RUNNING):
         obs["job"] = await _observe_job(ctx, namespace, status)
+    if phase == TrainingPhase.RUNNING and inputs.mlflow.tracking_uri:
+        obs["progress"] = await _progress(ctx, inputs)
     if phase == TrainingPhase.EVALUATING:
         assert inputs.mlflow.tracking_uri is not None
         try:
@@ -132,7 +150,6 @@ async def _act(
     spec: TrainingRunSpec,
     rm: RecModelSpec,
 ) -> None:
-    namespace, name = raw["metadata"]["namespace"], raw["metadata"]["name"]
     s = step.status
     if step.submit_job:
         assert s.job_name is not None
@@ -148,14 +165,8 @@ async def _act(
             post_events(raw, [Event("Normal", reasons.JOB_CREATED, f"{s.job_kind} {s.job_name}")])
     if step.compile:
         assert s.registered_model and s.model_version
-        ci = CompileInputs(
-            namespace=namespace,
-            run_name=name,
-            recmodel=spec.rec_model,
-            model_uri=f"models:/{s.registered_model}/{s.model_version}",
-            version=s.model_version,
-            backoff_limit=spec.backoff_limit,
-            image=inputs.resources.image or ctx.settings.image,
+        ci = compile_inputs(
+            inputs, s.registered_model, s.model_version, spec.backoff_limit, ctx.settings
         )
         for target in rm.targets:
             await ensure(ctx.kube, render_compile_job(ci, target, ctx.settings, raw), update=False)
@@ -200,6 +211,7 @@ async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
                 waiting = status.model_copy(
                     update={
                         "phase": TrainingPhase.PENDING,
+                        "observed_generation": generation,
                         "reason": reasons.RECMODEL_NOT_READY,
                         "message": f"RecModel {spec.rec_model} is missing or has an invalid spec",
                     }
@@ -213,6 +225,13 @@ async def reconcile(ctx: OperatorContext, namespace: str, name: str) -> None:
                 post_events(raw, [Event("Warning", reasons.INVALID_SPEC, str(exc))])
                 raise
             obs = await _observe(ctx, namespace, name, spec, rm, inputs, status, generation)
+            try:
+                if obs.ray_available and status.job_name is None:
+                    require_shared_storage(inputs)
+            except InvalidSpecError as exc:
+                await _set_status(ctx, raw, invalid_spec(status, str(exc), generation, ctx.clock()))
+                post_events(raw, [Event("Warning", reasons.INVALID_SPEC, str(exc))])
+                raise
             step = decide(status, namespace, name, obs)
             # Status first: the job's identity is recorded before the job is created.
             raw = await _set_status(ctx, raw, step.status)
@@ -231,7 +250,8 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     async def trainingrun_changed(name: str, namespace: str | None, **_: Any) -> None:
         assert namespace is not None  # both kinds are namespaced
         try:
-            await reconcile(ctx, namespace, name)
+            with soon_on_passing_failures():
+                await reconcile(ctx, namespace, name)
         except InvalidSpecError as exc:
             raise kopf.PermanentError(str(exc)) from None
 
@@ -246,7 +266,7 @@ def register(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
     async def trainingrun_resync(name: str, namespace: str | None, **_: Any) -> None:
         assert namespace is not None  # both kinds are namespaced
         # An invalid spec is already in status; the update handler acts once it is fixed.
-        with contextlib.suppress(InvalidSpecError):
+        with contextlib.suppress(InvalidSpecError), soon_on_passing_failures():
             await reconcile(ctx, namespace, name)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
 
+from recops_contracts.engine_manifest import EngineManifest
 from recops_operator.api.recmodel import EngineStatus, LatencyReport, ParityReport
 from recops_operator.api.targets import TargetName
 
@@ -95,36 +95,34 @@ def engine_from_manifest(target: TargetName, artifact_uri: str, text: str) -> En
     The manifest pins the sha256 of every engine file, so its own sha256 identifies the engine.
     """
     try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError:
+        manifest = EngineManifest.model_validate_json(text)
+    except ValidationError:
         return None
-    if not isinstance(manifest, dict) or "files" not in manifest:
-        return None
-    parity = manifest.get("parity") or None
+    parity = manifest.parity
     try:
         return EngineStatus(
             target=target,
             artifact_uri=artifact_uri,
             sha256=hashlib.sha256(text.encode()).hexdigest(),
-            precision=manifest.get("precision"),
+            precision=manifest.precision,
             parity=ParityReport(
-                max_abs_diff=parity["max_abs_diff"],
-                top10_overlap=parity["top10_overlap"],
-                ndcg10_delta=parity["ndcg10_delta"],
-                users=parity["users"],
+                max_abs_diff=parity.max_abs_diff,
+                top10_overlap=parity.top10_overlap,
+                ndcg10_delta=parity.ndcg10_delta,
+                users=parity.users,
             )
             if parity
             else None,
             latency=[
                 LatencyReport(
-                    batch=lat["batch"],
-                    p50_ms=lat["p50_ms"],
-                    p99_ms=lat["p99_ms"],
-                    users_per_second=lat["users_per_second"],
+                    batch=lat.batch,
+                    p50_ms=lat.p50_ms,
+                    p99_ms=lat.p99_ms,
+                    users_per_second=lat.users_per_second,
                 )
-                for lat in manifest.get("latency") or []
+                for lat in manifest.latency
             ]
             or None,
         )
-    except (KeyError, TypeError, ValidationError):
+    except ValidationError:
         return None

@@ -11,14 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from recops_operator.api.conditions import (
-    ConditionStatus,
-    aggregate_ready,
-    get_condition,
-    set_condition,
-)
-from recops_operator.api.recmodel import EngineStatus, EvaluationProtocol
-from recops_operator.api.tracking import (
+from recops_contracts.tracking import (
     METRICS,
     TAG_DATASET_HASH,
     TAG_FEEDBACK_INTERACTIONS,
@@ -27,16 +20,27 @@ from recops_operator.api.tracking import (
     TAG_PARENT_DATASET_HASH,
     TAG_PROTOCOL,
     TAG_REGISTERED_MODEL,
-    TrainingResult,
+    VERDICT_CANDIDATE,
+    VERDICT_REJECTED,
 )
+from recops_contracts.training import EvaluationProtocol
+from recops_operator.api import reasons
+from recops_operator.api.conditions import (
+    ConditionStatus,
+    aggregate_ready,
+    get_condition,
+    set_condition,
+)
+from recops_operator.api.events import Event
+from recops_operator.api.recmodel import EngineStatus
+from recops_operator.api.tracking import TrainingResult
 from recops_operator.api.trainingrun import (
     GateVerdict,
     TrainingPhase,
+    TrainingProgress,
     TrainingRunCondition,
     TrainingRunStatus,
 )
-from recops_operator.decisions import reasons
-from recops_operator.decisions.events import Event
 from recops_operator.decisions.jobs import JobObservation, JobState
 from recops_operator.render.common import object_name
 from recops_operator.timeutil import status_time
@@ -65,6 +69,8 @@ class Observation:
     mlflow_wait: timedelta = timedelta(minutes=10)
     targets: tuple[str, ...] = ()
     compiles: dict[str, CompileObservation] = field(default_factory=dict)
+    # Read while the job runs, from the MLflow run it logs to (None when not reported).
+    progress: TrainingProgress | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,8 @@ def _follow_job(b: _Builder, namespace: str, run_name: str) -> None:
         return
     b.cond(C.JOB_SUBMITTED, True, reasons.JOB_STARTED, f"{b.status.job_kind} {b.status.job_name}")
     b.status.start_time = b.status.start_time or job.start_time or status_time(b.obs.now)
+    if b.obs.progress is not None:
+        b.status.progress = b.obs.progress
     if job.state == JobState.RUNNING:
         b.phase(
             TrainingPhase.RUNNING,
@@ -223,11 +231,11 @@ def _evaluate(b: _Builder) -> None:
         b.cond(C.TRAINED, False, reasons.TRAINING_FAILED, msg)
         b.phase(TrainingPhase.FAILED, reasons.TRAINING_FAILED, msg, warn=True)
         return
-    verdict = "candidate" if result.gate == "candidate" else "rejected"
+    verdict = VERDICT_CANDIDATE if result.gate == VERDICT_CANDIDATE else VERDICT_REJECTED
     reason = result.tags.get(TAG_GATE_REASON, "")
     s.gate = GateVerdict(verdict=verdict, reason=reason or verdict)
     b.cond(C.TRAINED, True, reasons.TRAINED, f"MLflow run {result.run_id}")
-    if verdict == "rejected":
+    if verdict == VERDICT_REJECTED:
         b.cond(C.GATE_PASSED, False, reasons.GATE_REJECTED, reason)
         b.cond(
             C.ENGINES_READY,

@@ -69,6 +69,22 @@ def tolerations(items: list[Toleration]) -> list[Obj]:
     return [t.to_wire() for t in items]
 
 
+# The images' user (docker/*.Dockerfile: USER 10001:10001).
+RUN_AS = 10001
+
+
+def restricted_pod_security_context() -> Obj:
+    """Pod security context of the "restricted" standard: the images' non-root user, and
+    volumes group-owned by it so that it can write them."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def restricted_security_context() -> Obj:
     """Container security context of the Kubernetes "restricted" pod security standard."""
     return {

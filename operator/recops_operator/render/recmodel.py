@@ -1,11 +1,13 @@
 """Every serving object a RecModel's plan calls for: per served version and target a
 Deployment, a Service and an HPA; per target the stable and canary Services; and, once
-something is served, the ServiceMonitor and the GRPCRoute."""
+something is served, the ServiceMonitor and the GRPCRoute. The RecModel's NetworkPolicies
+come first, so that its pods never run unfenced."""
 
 from __future__ import annotations
 
 from recops_operator.api.recmodel import RecModelSpec
 from recops_operator.render.common import Obj
+from recops_operator.render.network import render_network_policies
 from recops_operator.render.serving import (
     ServedVersion,
     render_deployment,
@@ -29,7 +31,7 @@ def render_serving(
     """The objects of RecModel ``owner``: ``roles`` are each target's (stable, canary)
     versions, ``weights`` the route's weight per version."""
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
-    objs: list[Obj] = []
+    objs: list[Obj] = render_network_policies(namespace, name, spec, settings, owner)
     for sv in served:
         objs += [render_deployment(sv, settings, owner), render_service(sv, owner)]
         hpa = render_hpa(sv, owner)
@@ -41,6 +43,11 @@ def render_serving(
     if served:
         if settings.service_monitors:
             objs.append(render_service_monitor(namespace, name, owner))
-        targets = [t for t in spec.targets if any(sv.target.name == t.name for sv in served)]
-        objs.append(render_grpc_route(namespace, name, targets, weights, settings, owner))
+        served_on: dict[str, set[str]] = {}
+        for sv in served:
+            served_on.setdefault(sv.target.name.value, set()).add(sv.version)
+        targets = [t for t in spec.targets if t.name.value in served_on]
+        objs.append(
+            render_grpc_route(namespace, name, targets, weights, settings, owner, served_on)
+        )
     return objs

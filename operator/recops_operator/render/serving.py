@@ -21,6 +21,7 @@ from recops_operator.render.common import (
     labels,
     metadata,
     object_name,
+    restricted_pod_security_context,
     restricted_security_context,
 )
 from recops_operator.render.compile import ARTIFACTS_MOUNT, engine_dir, gpu_placement
@@ -30,6 +31,19 @@ GRPC_PORT = 8500
 HTTP_PORT = 8080
 METRICS_PORT = 9090
 TARGET_HEADER = "x-recops-target"
+# Clients name the RecModel they ask in this header. Several RecModels' routes attach to one
+# Gateway, for the same gRPC service and methods; the Gateway API gives a request to the rule
+# with the most header matches, then to the oldest route, so a rule without this match
+# would take every model's requests.
+MODEL_HEADER = "x-recops-model"
+# On SIGTERM a server turns not-ready and keeps serving for DRAIN_DELAY_S: Kubernetes removes
+# the pod's endpoints while (not before) it signals the container, and the gateway learns of
+# the removal later still. Then it finishes its requests within DRAIN_TIMEOUT_S; the
+# supervisor waits both plus 30 s for its processes before killing them, and the grace
+# period covers that, so the kubelet never kills a pod that is still draining.
+DRAIN_DELAY_S = 10
+DRAIN_TIMEOUT_S = 30
+TERMINATION_GRACE_S = DRAIN_DELAY_S + DRAIN_TIMEOUT_S + 30
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,13 @@ def serve_args(served: ServedVersion) -> list[str]:
         str(t.max_batch_size),
         "--max-batch-delay-ms",
         f"{t.max_batch_delay_ms:g}",
+        "--drain-delay-s",
+        str(DRAIN_DELAY_S),
+        "--drain-timeout-s",
+        str(DRAIN_TIMEOUT_S),
+        # Clients in a cluster are built from the published .proto; reflection on the port
+        # the gateway exposes would only describe the service to whoever can reach it.
+        "--no-reflection",
     ]
     if t.name.needs_gpu:
         args += ["--processes", "1"]
@@ -116,9 +137,10 @@ def serve_args(served: ServedVersion) -> list[str]:
 def render_deployment(served: ServedVersion, settings: OperatorSettings, owner: Obj | None) -> Obj:
     t = served.target
     res = t.resources
+    # Logs only: the root filesystem is read-only and /tmp is memory-backed.
     resources: Obj = {
-        "requests": {"cpu": res.cpu, "memory": res.memory},
-        "limits": {"memory": res.memory},
+        "requests": {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": "64Mi"},
+        "limits": {"memory": res.memory, "ephemeral-storage": "512Mi"},
     }
     if res.cpu_limit:
         resources["limits"]["cpu"] = res.cpu_limit
@@ -139,17 +161,26 @@ def render_deployment(served: ServedVersion, settings: OperatorSettings, owner: 
         "resources": resources,
         "startupProbe": {**grpc_probe, "periodSeconds": 5, "failureThreshold": 60},
         "readinessProbe": {**grpc_probe, "periodSeconds": 5, "failureThreshold": 2},
-        "livenessProbe": {**grpc_probe, "periodSeconds": 10, "failureThreshold": 3},
+        # Liveness asks only whether the process answers (/healthz on the HTTP port, off the
+        # request path), with a generous timeout: a pod saturated with requests fails
+        # readiness and sheds traffic, but is not restarted for it.
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
         "volumeMounts": [
             {"name": "artifacts", "mountPath": ARTIFACTS_MOUNT, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "tmp", "mountPath": "/tmp"},  # nosec B108: the pod's own emptyDir
         ],
         "securityContext": restricted_security_context(),
     }
     pod: Obj = {
         "containers": [container],
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+        "securityContext": restricted_pod_security_context(),
         "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
         "volumes": [
             {
                 "name": "artifacts",
@@ -288,6 +319,10 @@ def render_service_monitor(namespace: str, recmodel: str, owner: Obj | None) -> 
     }
 
 
+def _header(name: str, value: str) -> Obj:
+    return {"type": "Exact", "name": name, "value": value}
+
+
 def render_grpc_route(
     namespace: str,
     recmodel: str,
@@ -295,16 +330,21 @@ def render_grpc_route(
     weights: dict[str, int],
     settings: OperatorSettings,
     owner: Obj | None,
+    served_on: dict[str, set[str]] | None = None,
 ) -> Obj:
-    """One rule per target; the first target takes requests without the target header.
+    """One rule per target, each matching only this RecModel's requests (``x-recops-model``);
+    the first target takes them without the target header.
 
-    ``weights`` maps served versions to percentages (stable=100 unless a Rollout moved it).
+    ``weights`` maps served versions to percentages (stable=100 unless a Rollout moved it);
+    ``served_on`` the versions with an engine on each target: a backend of a version that
+    does not run on a target would make that target answer UNAVAILABLE, so it is left out.
     """
     parent: Obj = {"name": settings.gateway_name}
     if settings.gateway_namespace:
         parent["namespace"] = settings.gateway_namespace
     rules: list[Obj] = []
     for index, target in enumerate(targets):
+        there = None if served_on is None else served_on.get(target.name.value, set())
         backends = [
             {
                 "name": ServedVersion(namespace, recmodel, version, target).name,
@@ -312,13 +352,12 @@ def render_grpc_route(
                 "weight": weight,
             }
             for version, weight in weights.items()
+            if there is None or version in there
         ]
-        rule: Obj = {"backendRefs": backends}
+        headers = [_header(MODEL_HEADER, recmodel)]
         if index > 0:
-            rule["matches"] = [
-                {"headers": [{"type": "Exact", "name": TARGET_HEADER, "value": target.name.value}]}
-            ]
-        rules.append(rule)
+            headers.append(_header(TARGET_HEADER, target.name.value))
+        rules.append({"matches": [{"headers": headers}], "backendRefs": backends})
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "GRPCRoute",

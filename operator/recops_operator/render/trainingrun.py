@@ -3,20 +3,22 @@ its jobs are rendered from (the run's overrides on top of its RecModel's spec)."
 
 from __future__ import annotations
 
-from recops_contracts.training import SCALE_FORMATS, DataPipeline
-from recops_operator.api.base import API_VERSION
-from recops_operator.api.recmodel import (
+from recops_contracts.training import (
+    SCALE_FORMATS,
+    DataPipeline,
     DatasetSource,
     MlflowSettings,
-    RecModelSpec,
     TrainingResources,
 )
+from recops_operator.api.base import API_VERSION
+from recops_operator.api.recmodel import RecModelSpec
 from recops_operator.api.trainingrun import KIND, TrainingRunSpec
 from recops_operator.render.common import Obj, labels, metadata
-from recops_operator.render.training import TrainingJobInputs
+from recops_operator.render.guardrails import check_tenant_spec
+from recops_operator.render.training_job import TrainingJobInputs
 from recops_operator.settings import OperatorSettings
 from recops_operator.timeutil import parse_duration
-from recops_operator.validation import InvalidSpecError, overlay
+from recops_operator.validation import InvalidSpecError, check_dns_1035, overlay
 
 
 def render_training_run(owner: Obj, name: str, spec: TrainingRunSpec) -> Obj:
@@ -39,8 +41,10 @@ def job_inputs(
 ) -> TrainingJobInputs:
     """The run's overrides on top of its RecModel's spec, with the operator's defaults.
 
-    Raises InvalidSpecError naming the field when an override does not fit the RecModel's.
+    Raises InvalidSpecError naming the field when an override does not fit the RecModel's,
+    or when the merged spec is outside the operator's tenant guardrails.
     """
+    check_dns_1035("TrainingRun", name)
     mlflow = MlflowSettings(
         tracking_uri=rm.mlflow.tracking_uri or settings.mlflow_tracking_uri,
         secret_ref=rm.mlflow.secret_ref or settings.mlflow_secret,
@@ -49,6 +53,7 @@ def job_inputs(
     dataset = overlay(rm.dataset, spec.dataset, "dataset")
     resources = overlay(rm.training, spec.resources, "resources")
     _check_shared_data(dataset, resources)
+    check_tenant_spec(dataset, resources, rm.mlflow, settings)
     return TrainingJobInputs(
         namespace=namespace,
         run_name=name,
@@ -79,4 +84,17 @@ def _check_shared_data(dataset: DatasetSource, resources: TrainingResources) -> 
             f"{resources.workers} Ray workers streams a prepared snapshot that every worker "
             "reads; name a ReadWriteMany PersistentVolumeClaim (or set preparedDir to "
             "storage every worker mounts), or set pipeline: in-memory"
+        )
+
+
+def require_shared_storage(inputs: TrainingJobInputs) -> None:
+    """A RayJob's head starts with no CPUs, so every Ray Train worker (and Tune trial) runs
+    in another pod than the driver: the snapshot the driver writes and the checkpoints the
+    workers write need storage every pod mounts. Raised for every format and mode."""
+    if not inputs.resources.storage_claim:
+        raise InvalidSpecError(
+            "spec.training.storageClaim (or the TrainingRun's spec.resources.storageClaim): "
+            "training on KubeRay runs the Ray Train workers in other pods than the driver, "
+            "so the run's snapshot and checkpoints need a ReadWriteMany "
+            "PersistentVolumeClaim mounted in every pod; name one"
         )

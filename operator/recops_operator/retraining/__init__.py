@@ -1,1 +1,2 @@
-"""Automatic retraining: the live signals it reads and the decisions it makes."""
+"""Automatic retraining: when to train again (``decision.py``, pure) and the live signals
+it reads from Prometheus (``signals.py``)."""

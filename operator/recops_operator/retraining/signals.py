@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 
 from recops_operator.clients.prometheus import PrometheusClient, QueryError, UnreachableError
-from recops_operator.decisions.retraining import LiveSignals
-from recops_operator.rollout.providers import promql
+from recops_operator.queries import promql
+from recops_operator.retraining.decision import LiveSignals
 
 # Prometheus keeps a few weeks by default; a longer range only costs the query more.
 MAX_RANGE_SECONDS = 30 * 24 * 3600

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from recops_operator.api import reasons
 from recops_operator.api.rollout import MetricResult, RolloutStatus, Weights
 from recops_operator.api.rollout_policy import AnalysisMetric
-from recops_operator.rollout import reasons
 
 ActionKind = Literal["setWeights", "wait", "promote", "abort", "pause", "retry"]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from recops_operator.api import reasons
 from recops_operator.api.rollout import (
     Decision,
     MeasurementPhase,
@@ -27,7 +28,6 @@ from recops_operator.api.rollout import (
     Weights,
 )
 from recops_operator.api.rollout_policy import AnalysisMetric, CanaryStep, RolloutPolicy
-from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Action, Controls, Outcome
 from recops_operator.rollout.analysis import current_step, last_measured, measurement_plan, tally
 from recops_operator.rollout.evaluate import evaluate

@@ -36,6 +36,7 @@ def evaluate(metric: AnalysisMetric, observation: Observation, now: datetime) ->
         condition=f"{metric.success_condition.value} {metric.threshold:g}",
         dry_run=metric.dry_run,
         measured_at=format_time(now),
+        stable_value=observation.stable_value,
     )
     if observation.unreachable:
         return base.model_copy(

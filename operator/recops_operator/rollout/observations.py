@@ -21,12 +21,16 @@ class Observation:
     and ``sample_size`` (latency); PromQL metrics fill ``value``. ``error`` marks a query
     that failed (judged Inconclusive); ``unreachable`` marks a metrics outage (the rollout
     pauses and does not count the measurement).
+
+    ``stable_value`` is the stable version's error rate or latency, beside the candidate's:
+    only reported, so that a reader can compare them; the candidate alone is judged.
     """
 
     value: float | None = None
     sample_size: int | None = None
     candidate: Proportion | None = None
     stable: Proportion | None = None
+    stable_value: float | None = None
     error: str | None = None
     unreachable: bool = False
 
@@ -58,13 +62,20 @@ def builtin_observation(
     """The observation of a built-in metric from both versions' windows."""
     kind = metric.builtin
     if kind is BuiltinMetric.ERROR_RATE:
-        return Observation(candidate=Proportion(candidate.errors, candidate.requests))
+        return Observation(
+            candidate=Proportion(candidate.errors, candidate.requests),
+            stable_value=Proportion(stable.errors, stable.requests).rate,
+        )
     if kind is BuiltinMetric.LATENCY_P99:
+        stable_p99 = _p99(stable.latency_buckets)
         if not candidate.latency_buckets:
-            return Observation(value=None, sample_size=0)
-        p99 = histogram_quantile(0.99, candidate.latency_buckets)
+            return Observation(value=None, sample_size=0, stable_value=stable_p99)
         count = max(c for _, c in candidate.latency_buckets)
-        return Observation(value=p99, sample_size=round(count))
+        return Observation(
+            value=_p99(candidate.latency_buckets),
+            sample_size=round(count),
+            stable_value=stable_p99,
+        )
     if kind is BuiltinMetric.HIT_RATE_VS_STABLE:
         return Observation(
             candidate=Proportion(candidate.hits, candidate.recommendations),
@@ -76,3 +87,7 @@ def builtin_observation(
             stable=Proportion(stable.clicks, stable.recommendations),
         )
     raise ValueError(f"metric {metric.name!r} is not a built-in metric")
+
+
+def _p99(buckets: Sequence[tuple[float, float]]) -> float | None:
+    return histogram_quantile(0.99, buckets) if buckets else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from recops_operator.api import reasons
 from recops_operator.api.conditions import Condition, ConditionStatus, set_condition
 from recops_operator.api.rollout import (
     Decision,
@@ -13,7 +14,6 @@ from recops_operator.api.rollout import (
     RolloutStatus,
     Weights,
 )
-from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Action, Controls
 from recops_operator.timeutil import format_time
 

@@ -4,7 +4,7 @@ Importing this package imports no engine toolkit (torch, onnxruntime, openvino, 
 tensorrt): each is imported by the loader or builder of the target that needs it.
 """
 
-from recops_runtime.engines.base import Engine, EngineManifest
+from recops_runtime.engines.base import Engine
 from recops_runtime.engines.build import BuildOptions, build_engine
 from recops_runtime.engines.errors import (
     CorruptEngineError,
@@ -15,6 +15,7 @@ from recops_runtime.engines.errors import (
 )
 from recops_runtime.engines.load import load_engine
 from recops_runtime.engines.targets import TARGETS, get_target
+from recops_runtime.engines.toolkits import ResolvedTarget, resolve_target
 
 __all__ = [
     "TARGETS",
@@ -22,11 +23,12 @@ __all__ = [
     "CorruptEngineError",
     "Engine",
     "EngineError",
-    "EngineManifest",
     "MissingToolkitError",
     "ParityError",
+    "ResolvedTarget",
     "UnknownTargetError",
     "build_engine",
     "get_target",
     "load_engine",
+    "resolve_target",
 ]

@@ -15,7 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recops_runtime.engines.base import ID_MAPS_FILE, EngineManifest, FloatArray, ParityResult
+from recops_contracts.engine_manifest import ID_MAPS_FILE, EngineManifest, ParityResult
+from recops_runtime.engines.base import FloatArray
 from recops_runtime.engines.bundle import ExportBundle
 from recops_runtime.engines.cpu import host_cpu
 from recops_runtime.engines.errors import EngineError
@@ -24,8 +25,8 @@ from recops_runtime.engines.latency import DEFAULT_BATCHES, measure
 from recops_runtime.engines.load import open_engine
 from recops_runtime.engines.manifest import file_digests, verify_engine_dir, write_manifest
 from recops_runtime.engines.parity import ScoreFn, check, compare, ndcg10, score_all
-from recops_runtime.engines.targets import ParityThreshold, TargetSpec, get_target
-from recops_runtime.engines.toolkits import check_toolkit, tool_versions
+from recops_runtime.engines.targets import ParityThreshold, TargetSpec
+from recops_runtime.engines.toolkits import ResolvedTarget, resolve_target, tool_versions
 from recops_runtime.folders import staged_folder
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def _build_artifact(
 
 def build_engine(
     bundle: Path | ExportBundle,
-    target: str,
+    target: ResolvedTarget | str,
     out_dir: Path,
     options: BuildOptions | None = None,
     *,
@@ -95,11 +96,11 @@ def build_engine(
 ) -> EngineManifest:
     """Build ``target`` from the export bundle into ``out_dir`` and return its manifest.
 
-    Raises UnknownTargetError, MissingToolkitError (before any work), ParityError (the
-    engine drifts from cpu-torch beyond the target's threshold; nothing is written).
+    ``target`` is resolved (``resolve_target``) by the caller, or named here and resolved
+    now. Raises UnknownTargetError, MissingToolkitError (before any work), ParityError
+    (the engine drifts from cpu-torch beyond the target's threshold; nothing is written).
     """
-    spec = get_target(target)
-    check_toolkit(spec)
+    spec = (target if isinstance(target, ResolvedTarget) else resolve_target(target)).spec
     options = options or BuildOptions()
     bundle = bundle if isinstance(bundle, ExportBundle) else ExportBundle(Path(bundle))
     out_dir = Path(out_dir)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from recops_runtime.drift import REFERENCE_FILE as DRIFT_REFERENCE_FILE
-from recops_runtime.engines.base import ID_MAPS_FILE, InputSpec
+from recops_contracts.engine_manifest import ID_MAPS_FILE, InputSpec
 from recops_runtime.engines.errors import CorruptEngineError
 from recops_runtime.engines.evaluation import UserSequences
+from recops_runtime.telemetry.traffic_drift import REFERENCE_FILE as DRIFT_REFERENCE_FILE
 
 EXPORT_FILE = "export.json"
 REFERENCE_FILE = "reference.pt2"

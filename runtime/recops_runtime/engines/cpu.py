@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from recops_contracts.engine_manifest import CpuInfo
 
 # Extensions that change which integer or floating-point kernels the engines pick, as
 # NumPy's run-time dispatcher names them. NumPy asks the processor itself (cpuid on x86),
@@ -45,34 +45,6 @@ KERNEL_FEATURES = (
     "ASIMDDP",
     "SVE",
 )
-
-
-class CpuInfo(BaseModel):
-    """A processor as the engines see it: architecture, model and the relevant extensions."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    machine: str = Field(description="Architecture, as platform.machine() names it.")
-    model: str = Field(default="", description="Model name from /proc/cpuinfo, if known.")
-    isa: list[str] = Field(
-        default_factory=list, description="Instruction-set extensions that select kernels."
-    )
-
-    @property
-    def int8_kernels(self) -> str:
-        """The class of int8 dot-product kernels this processor runs."""
-        flags = set(self.isa)
-        if "AVX512VNNI" in flags:
-            return "x86-avx512-vnni"
-        if "AVX512BW" in flags:
-            return "x86-avx512"
-        if "AVX2" in flags:
-            return "x86-avx2"
-        if "ASIMDDP" in flags:
-            return "arm-dotprod"
-        if "ASIMD" in flags:
-            return "arm-neon"
-        return f"{self.machine or 'unknown'}-generic"
 
 
 def _model_name(cpuinfo: str) -> str:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recops_runtime.engines.base import (
-    INPUT_HISTORY,
-    INPUT_USER_IDS,
-    OUTPUT_SCORES,
-    EngineManifest,
-)
+from recops_contracts.engine_manifest import EngineManifest
+from recops_runtime.engines.base import INPUT_HISTORY, INPUT_USER_IDS, OUTPUT_SCORES
 from recops_runtime.engines.errors import CorruptEngineError
 
 # A dimension as runtimes report it: an int when static, a name or None when dynamic.

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from recops_runtime.engines.base import LatencyResult
+from recops_contracts.engine_manifest import LatencyResult
 from recops_runtime.engines.evaluation import UserSequences
 from recops_runtime.engines.parity import ScoreFn
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from recops_runtime.engines.base import Engine, EngineManifest
+from recops_contracts.engine_manifest import EngineManifest
+from recops_runtime.engines.base import Engine
 from recops_runtime.engines.cpu import host_cpu
 from recops_runtime.engines.errors import CorruptEngineError
 from recops_runtime.engines.manifest import verify_engine_dir

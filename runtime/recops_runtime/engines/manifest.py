@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from recops_runtime.engines.base import ID_MAPS_FILE, MANIFEST_FILE, EngineManifest
+from recops_contracts.engine_manifest import ID_MAPS_FILE, MANIFEST_FILE, EngineManifest
+from recops_contracts.wire import describe_errors
 from recops_runtime.engines.errors import CorruptEngineError
 from recops_runtime.engines.targets import get_target
 
@@ -56,7 +57,11 @@ def read_manifest(folder: Path) -> EngineManifest:
     try:
         return EngineManifest.model_validate_json(path.read_bytes())
     except ValidationError as error:
-        raise CorruptEngineError(f"{path} is not a valid engine manifest: {error}") from error
+        # Fields and what is wrong with them, never their values: the admin API returns
+        # this message, and the file need not be a manifest at all.
+        raise CorruptEngineError(
+            f"{path} is not a valid engine manifest: {describe_errors(error)}"
+        ) from error
 
 
 def verify_engine_dir(folder: Path, expected_target: str | None = None) -> EngineManifest:

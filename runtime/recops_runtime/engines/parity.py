@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recops_runtime.engines.base import FloatArray, IntArray, ParityResult
+from recops_contracts.engine_manifest import ParityResult
+from recops_runtime.engines.base import FloatArray, IntArray
 from recops_runtime.engines.errors import ParityError
 from recops_runtime.engines.evaluation import UserSequences
 from recops_runtime.engines.targets import ParityThreshold

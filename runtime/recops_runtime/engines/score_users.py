@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recops_runtime.engines.base import FloatArray, ParityResult
+from recops_contracts.engine_manifest import ParityResult
+from recops_runtime.engines.base import FloatArray
 from recops_runtime.engines.bundle import ExportBundle
 from recops_runtime.engines.cpu import host_cpu
 from recops_runtime.engines.evaluation import UserSequences

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from recops_contracts.engine_manifest import EngineManifest
 from recops_runtime.engines.base import (
     INPUT_HISTORY,
     INPUT_USER_IDS,
     OUTPUT_SCORES,
-    EngineManifest,
     FloatArray,
     IntArray,
 )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import platform
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
 from recops_runtime.engines.errors import MissingToolkitError
-from recops_runtime.engines.targets import TargetSpec
+from recops_runtime.engines.targets import TargetSpec, get_target
 
 _PACKAGES = {
     "torch": "torch",
@@ -79,6 +80,22 @@ def check_toolkit(spec: TargetSpec) -> None:
         require("openvino", spec.name, "pip install 'recops[runtime]'")
     elif spec.runtime == "torch":
         require("torch", spec.name, "pip install torch==2.13.0")
+
+
+@dataclass(frozen=True)
+class ResolvedTarget:
+    """A target looked up and its toolkit checked on this machine (``resolve_target``):
+    what the builders take, so the name is resolved once, at the entry."""
+
+    spec: TargetSpec
+
+
+def resolve_target(name: str) -> ResolvedTarget:
+    """The target called ``name``, checked to build here; raises UnknownTargetError or
+    MissingToolkitError before any work."""
+    spec = get_target(name)
+    check_toolkit(spec)
+    return ResolvedTarget(spec)
 
 
 def tool_versions(*names: str) -> dict[str, str]:

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from recops_runtime.engines.base import EngineManifest, FloatArray, IntArray
+from recops_contracts.engine_manifest import EngineManifest
+from recops_runtime.engines.base import FloatArray, IntArray
 from recops_runtime.engines.errors import CorruptEngineError
 from recops_runtime.engines.toolkits import require
 

@@ -62,3 +62,23 @@ variable "recops_image_tag" {
   description = "Tag of the recops images to run; empty uses the chart's appVersion."
   default     = ""
 }
+
+variable "master_authorized_networks" {
+  type = list(object({
+    cidr_block   = string
+    display_name = string
+  }))
+  description = "Networks allowed to reach the cluster's control plane (where kubectl and terraform run); nodes are private."
+}
+
+variable "master_ipv4_cidr_block" {
+  type        = string
+  description = "The /28 range of the private cluster's control plane; must not overlap the VPC's ranges."
+  default     = "172.16.0.32/28"
+}
+
+variable "network" {
+  type        = string
+  description = "VPC network of the cluster and of the NAT its private nodes reach the internet through."
+  default     = "default"
+}

@@ -42,6 +42,11 @@ locals {
     prometheus = {
       url = local.prometheus_url
     }
+    # Where the operator's NetworkPolicies let Prometheus and the KubeRay operator in.
+    security = {
+      monitoringNamespace = var.monitoring_namespace
+      kuberayNamespace    = var.kuberay_namespace
+    }
   }
 }
 

@@ -32,7 +32,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from recops_trainer.config import TrainConfig
-    from recops_trainer.pipeline import run_training
+    from recops_trainer.runs.train import run_training
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("tiny-run")
@@ -43,7 +43,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from recops_trainer.export import export_bundle
+    from recops_trainer.compile.export import export_bundle
 
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -61,9 +61,9 @@ def sasrec_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     import torch
 
+    from recops_trainer.compile.export import export_bundle
     from recops_trainer.config import TrainConfig
-    from recops_trainer.export import export_bundle
-    from recops_trainer.pipeline import run_training
+    from recops_trainer.runs.train import run_training
 
     torch.set_num_threads(1)
     config = copy.deepcopy(TINY_CONFIG)

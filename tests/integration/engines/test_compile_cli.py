@@ -101,7 +101,7 @@ def test_an_mlflow_uri_resolves_to_the_logged_model_folder(
 ) -> None:
     import mlflow
 
-    from recops_trainer.export import resolve_model_uri
+    from recops_trainer.compile.model_source import resolve_model_uri
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = mlflow.create_experiment("engines", artifact_location=str(tmp_path / "artifacts"))
@@ -113,9 +113,11 @@ def test_an_mlflow_uri_resolves_to_the_logged_model_folder(
 
 
 def test_export_refuses_data_the_model_was_not_trained_on(tiny_model: Path, tmp_path: Path) -> None:
-    from recops_trainer.config import DatasetFormat, DatasetSource
-    from recops_trainer.export import ExportError, export_bundle
-    from recops_trainer.snapshot import load_source, write_snapshot
+    from recops_contracts.training import DatasetFormat, DatasetSource
+    from recops_trainer.compile.export import export_bundle
+    from recops_trainer.compile.model_source import ExportError
+    from recops_trainer.data.snapshot import write_snapshot
+    from recops_trainer.data.sources import load_source
 
     other = write_snapshot(
         load_source(DatasetSource(format=DatasetFormat.SYNTHETIC), synthetic_seed=8),

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
-from background import BackgroundOperator
-from emulator import ApiServerEmulator
-from ports import free_port
-from processes import start_mlflow_server, stop, wait_until_ready
 
+from recops_cli.quickstart.processes import free_port
 from recops_operator.settings import OperatorSettings
+from recops_testkit.background import BackgroundOperator
+from recops_testkit.emulator import ApiServerEmulator
+from recops_testkit.processes import start_mlflow_server, stop, wait_until_ready
 
 T = TypeVar("T")
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import kmock
 import pytest
 import pytest_asyncio
-from emulator import ApiServerEmulator
 
+from recops_operator import resources as res
 from recops_operator.clients.kubernetes import ConflictError, KubeClient, KubeConnection, KubeError
-from recops_operator.kube import resources as res
+from recops_testkit.emulator import ApiServerEmulator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 CM = {
@@ -47,7 +48,8 @@ async def test_writes_bump_resource_version_and_spec_changes_bump_generation(
         "apiVersion": "recops.io/v1alpha1",
         "kind": "RecModel",
         "metadata": {"name": "m", "namespace": "ml"},
-        "spec": {"targets": []},
+        # Valid, since the emulator admits custom objects against the CRD schema.
+        "spec": {"dataset": {"format": "synthetic"}, "targets": [{"name": "cpu-openvino"}]},
     }
     first = await client.create(rm)
     status = await client.patch(
@@ -55,7 +57,9 @@ async def test_writes_bump_resource_version_and_spec_changes_bump_generation(
     )
     assert int(status["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
     assert status["metadata"]["generation"] == 1
-    changed = await client.patch(res.RECMODELS, "ml", "m", {"spec": {"targets": [{"n": 1}]}})
+    changed = await client.patch(
+        res.RECMODELS, "ml", "m", {"spec": {"targets": [{"name": "cpu-openvino", "replicas": 2}]}}
+    )
     assert changed["metadata"]["generation"] == 2
 
 
@@ -64,7 +68,7 @@ async def test_a_failed_json_patch_test_is_refused_with_422(client: KubeClient) 
     assert current is not None
     session = client._session
     assert session is not None
-    stale = [
+    stale: list[dict[str, Any]] = [
         {"op": "test", "path": "/metadata/resourceVersion", "value": "0"},
         {"op": "add", "path": "/metadata/finalizers", "value": ["x"]},
     ]
@@ -82,6 +86,25 @@ async def test_a_failed_json_patch_test_is_refused_with_422(client: KubeClient) 
     ) as rsp:
         assert rsp.status == 200
         assert (await rsp.json())["metadata"]["finalizers"] == ["x"]
+
+
+async def test_a_merge_patch_from_an_old_version_is_refused_with_409(client: KubeClient) -> None:
+    """Optimistic concurrency: a patch naming the resourceVersion it was computed from."""
+    current = await client.get(res.CONFIGMAPS, "ml", "c")
+    assert current is not None
+    read = current["metadata"]["resourceVersion"]
+    await client.patch(res.CONFIGMAPS, "ml", "c", {"data": {"a": "2"}})
+    with pytest.raises(ConflictError):
+        await client.patch(
+            res.CONFIGMAPS, "ml", "c", {"metadata": {"resourceVersion": read}, "data": {"a": "3"}}
+        )
+    fresh = await client.get(res.CONFIGMAPS, "ml", "c")
+    assert fresh is not None and fresh["data"]["a"] == "2"
+    patch = {
+        "metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]},
+        "data": {"a": "3"},
+    }
+    assert (await client.patch(res.CONFIGMAPS, "ml", "c", patch))["data"]["a"] == "3"
 
 
 async def test_missing_objects_and_kinds_are_404(client: KubeClient) -> None:

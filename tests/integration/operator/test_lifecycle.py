@@ -14,13 +14,12 @@ import httpx
 import kmock
 import pytest
 import yaml
-from emulator import ApiServerEmulator
-from manifests import custom_object
-from schemas import validate_object
 
-from recops_operator import rbac
+from recops_operator import rbac, resources as res
 from recops_operator.clients.kubernetes import KubeClient
-from recops_operator.kube import resources as res
+from recops_testkit.emulator import ApiServerEmulator
+from recops_testkit.manifests import custom_object
+from recops_testkit.schemas import validate_object
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 Eventually = Callable[..., Awaitable[Any]]
@@ -32,6 +31,7 @@ RAYJOB = "movies-g1-a1"
 def recmodel(tracking_uri: str) -> dict[str, Any]:
     spec = {
         "dataset": {"format": "movielens-1m"},
+        "training": {"storageClaim": "training-runs"},
         "mlflow": {"trackingUri": tracking_uri},
         "targets": [
             {"name": "cpu-onnxruntime", "replicas": 2},

@@ -1,5 +1,6 @@
-"""The RecModel controller's side of traffic: role Services, a user's own GRPCRoute, and the
-replaced stable version kept for scaleDownDelaySeconds after a promotion.
+"""The RecModel controller's side of traffic: role Services, a user's own GRPCRoute (its
+weights the RecModel's between rollouts, the Rollout's during one), and the replaced
+stable version kept for scaleDownDelaySeconds after a promotion.
 
 Only the RecModel controller runs; the Rollouts' statuses are written here, as the Rollout
 controller would write them, so each step of a rollout can be looked at on its own.
@@ -14,13 +15,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from background import BackgroundOperator
-from emulator import ApiServerEmulator
-from schemas import validate_object
 
+from recops_operator import resources as res
 from recops_operator.clients.kubernetes import KubeClient
-from recops_operator.kube import resources as res
 from recops_operator.settings import OperatorSettings
+from recops_testkit.background import BackgroundOperator
+from recops_testkit.emulator import ApiServerEmulator
+from recops_testkit.schemas import validate_object
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 Eventually = Callable[..., Awaitable[Any]]
@@ -164,7 +165,12 @@ async def test_role_services_follow_the_versions_and_the_users_route_the_rollout
         validate_object(svc)
         # Not scraped twice: the ServiceMonitor selects the "serving" Services only.
         assert svc["metadata"]["labels"]["app.kubernetes.io/component"] == "routing"
-    # The Rollout moves weights; the RecModel controller keeps the user's route in step.
+    # The Rollout moves the weights (its controller alone writes them while it runs: here
+    # the test, as it would) and records them; the RecModel controller leaves them be.
+    steered = user_route()
+    steered["spec"]["rules"][0]["backendRefs"][0]["weight"] = 70
+    steered["spec"]["rules"][0]["backendRefs"][1]["weight"] = 30
+    await kube.patch(res.GRPCROUTES, NS, "public", {"spec": {"rules": steered["spec"]["rules"]}})
     await kube.patch(
         res.ROLLOUTS,
         NS,
@@ -178,7 +184,8 @@ async def test_role_services_follow_the_versions_and_the_users_route_the_rollout
         assert other == {"search": 1}  # the user's other backends are never touched
         return mine == {"stable": stable, "canary": canary}
 
-    await eventually(lambda: split(70, 30), "the user's route at 70/30")
+    await asyncio.sleep(2)  # several resyncs of the RecModel controller
+    assert await split(70, 30), "the RecModel controller moved the Rollout's weights"
     route = await kube.get(res.GRPCROUTES, NS, "public")
     assert route is not None
     validate_object(route)

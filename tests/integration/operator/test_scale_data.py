@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from manifests import custom_object
-from schemas import validate_object
 
+from recops_operator import resources as res
 from recops_operator.clients.kubernetes import KubeClient
-from recops_operator.kube import resources as res
+from recops_testkit.manifests import custom_object
+from recops_testkit.schemas import validate_object
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 Eventually = Callable[..., Awaitable[Any]]
@@ -25,7 +25,12 @@ MOUNT = "/var/lib/recops/prepared"
 def recmodel(name: str, dataset: dict[str, Any], workers: int) -> dict[str, Any]:
     spec = {
         "dataset": dataset,
-        "training": {"workers": workers, "cpusPerWorker": 4, "memory": "16Gi"},
+        "training": {
+            "workers": workers,
+            "cpusPerWorker": 4,
+            "memory": "16Gi",
+            "storageClaim": "training-runs",
+        },
         "mlflow": {"trackingUri": "http://127.0.0.1:9"},
         "targets": [{"name": "cpu-onnxruntime"}],
     }

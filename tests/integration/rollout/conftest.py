@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import yaml
-from ports import free_port
-from processes import start_mlflow_server, stop, wait_until_ready
 
+from recops_cli.quickstart.processes import free_port
 from recops_cli.quickstart.prometheus import prometheus_config, wait_for_samples
+from recops_testkit.processes import start_mlflow_server, stop, wait_until_ready
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Canaries on one machine: a real `recops serve`, a real Prometheus, `recops loadtest`.
 
 One runtime process serves the stable version and three candidates (Markov recommenders
-fitted on real MovieLens-1M sequences, see markov_engines.py); Prometheus scrapes it every
-second; `recops loadtest` replays held-out sequences with simulated clicks while
+fitted on real MovieLens-1M sequences, see recops_testkit.markov_engines); Prometheus
+scrapes it every second; `recops loadtest` replays held-out sequences with simulated clicks while
 `recops rollout` drives the weighted router through the admin API. A worse candidate (an
 under-trained model, and separately one that fails requests) is rolled back; a better one
 is promoted; no request fails because the weights change.
@@ -23,13 +23,10 @@ import httpx
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from markov_engines import Vocabulary, build_markov_engine
-from ports import ServePorts
-from processes import stop, wait_until_ready
-
-from recops_runtime.sequences import read_sequences
+from recops_cli.quickstart.processes import ServingPorts
+from recops_runtime.tools.sequences import read_sequences
+from recops_testkit.markov_engines import Vocabulary, build_markov_engine
+from recops_testkit.processes import stop, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
@@ -101,7 +98,7 @@ def runtime(
             work / name, sequences, vocab, fraction=fraction, model_version=str(i + 2), rows=rows
         )
     del sequences
-    ports = ServePorts()
+    ports = ServingPorts()
     args = [
         RECOPS,
         "serve",
@@ -117,9 +114,10 @@ def runtime(
         args += ["--engine", f"{name}={folder}"]
     log = (work / "serve.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    admin = f"http://127.0.0.1:{ports.http}"
+    admin = f"http://127.0.0.1:{ports.admin}"  # the admin API's own loopback port
     try:
-        wait_until_ready(proc, f"{admin}/readyz", "recops serve", work / "serve.log")
+        ready = f"http://127.0.0.1:{ports.http}/readyz"
+        wait_until_ready(proc, ready, "recops serve", work / "serve.log")
         prometheus = start_prometheus([f"127.0.0.1:{ports.metrics}"])
         yield Runtime(
             f"127.0.0.1:{ports.grpc}",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
-from metrics_endpoint import exposed
-from ports import free_port
 from prometheus_client import start_http_server
 
+from recops_cli.quickstart.processes import free_port
+from recops_operator.analysis_providers.prometheus import PrometheusProvider
 from recops_operator.api.rollout_policy import (
     AnalysisMetric,
     BuiltinMetric,
@@ -19,8 +19,10 @@ from recops_operator.api.rollout_policy import (
 )
 from recops_operator.clients.prometheus import PrometheusClient
 from recops_operator.rollout.actions import MeasurementPlan
-from recops_operator.rollout.providers.prometheus import PrometheusProvider
-from recops_runtime.metrics import RuntimeMetrics
+from recops_operator.rollout.observations import Observation
+from recops_runtime.telemetry.series import RuntimeMetrics
+from recops_testkit.metrics_endpoint import exposed
+from recops_testkit.polling import read_until
 
 
 def metric(name: str, **kw: object) -> AnalysisMetric:
@@ -109,13 +111,19 @@ async def test_counters_born_inside_the_window_count_in_full(
         m.recommendations.labels("v7", "cpu").inc(20)
         m.online_hits.labels("v7").inc(3)
         await asyncio.sleep(1.0)
-    await asyncio.sleep(1.5)  # the last increments are scraped
     metrics = [
         metric("errors", builtin=BuiltinMetric.ERROR_RATE),
         metric("hits", builtin=BuiltinMetric.HIT_RATE_VS_STABLE),
     ]
-    obs = await PrometheusProvider(PrometheusClient(address)).observe(
-        MeasurementPlan(metrics, 30.0), "v1", "v7"
+    provider = PrometheusProvider(PrometheusClient(address))
+
+    def counted(obs: Mapping[str, Observation]) -> bool:
+        errors = obs["errors"].candidate
+        return errors is not None and errors.trials >= 84
+
+    # Until the last increments are scraped (1 s scrapes, later on a loaded machine).
+    obs = await read_until(
+        lambda: provider.observe(MeasurementPlan(metrics, 30.0), "v1", "v7"), counted
     )
     errors, hits = obs["errors"].candidate, obs["hits"].candidate
     assert errors is not None and (errors.successes, errors.trials) == (4, 84)
@@ -170,7 +178,7 @@ async def test_a_scoped_provider_reads_only_its_recmodels_series(
     start_prometheus: Callable[..., str],
 ) -> None:
     """Two RecModels serve a version "3" each; a rollout of one must not see the other's."""
-    from recops_operator.rollout.providers import promql
+    from recops_operator.queries import promql
 
     exporters = []
     for _ in range(2):
@@ -193,16 +201,20 @@ async def test_a_scoped_provider_reads_only_its_recmodels_series(
             good.requests.labels("3", "cpu", "OK").inc(50)
             bad.requests.labels("3", "cpu", "INTERNAL").inc(50)  # books' "3" is broken
             await asyncio.sleep(1.0)
-        await asyncio.sleep(1.5)
         metrics = [metric("errors", builtin=BuiltinMetric.ERROR_RATE)]
         plan = MeasurementPlan(metrics, 30.0)
         scoped = PrometheusProvider(PrometheusClient(address), scope=promql.scope_of("ml", "films"))
+        unscoped = PrometheusProvider(PrometheusClient(address))
+
+        def counted(obs: Mapping[str, Observation]) -> bool:
+            errors = obs["errors"].candidate
+            return errors is not None and errors.trials >= 400
+
+        # Until both targets' last increments are scraped: unscoped, both count.
+        everything = (await read_until(lambda: unscoped.observe(plan, "2", "3"), counted))["errors"]
+        assert everything.candidate is not None and everything.candidate.successes == 200
         films = (await scoped.observe(plan, "2", "3"))["errors"].candidate
         assert films is not None and (films.successes, films.trials) == (0, 200)
-        unscoped = (await PrometheusProvider(PrometheusClient(address)).observe(plan, "2", "3"))[
-            "errors"
-        ]
-        assert unscoped.candidate is not None and unscoped.candidate.successes == 200
     finally:
         for _, _, server, thread in exporters:
             server.shutdown()
@@ -255,6 +267,6 @@ async def test_the_queries_of_one_measurement_share_one_evaluation_time(
         proxy.shutdown()
         thread.join(5)
     assert not any(o.error or o.unreachable for o in obs.values()), obs
-    assert len(seen) == 6  # errors: 2 queries, hits: 4
+    assert len(seen) == 8  # errors: 2 queries for each version, hits: 4
     (instant,) = {q["time"][0] for q in seen}
     assert before - 0.001 <= float(instant) <= after  # sent with millisecond precision

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ports import free_port
 from prometheus_client import start_http_server
 
+from recops_cli.quickstart.processes import free_port
 from recops_operator.clients.prometheus import PrometheusClient
+from recops_operator.queries import promql
 from recops_operator.retraining.signals import read_signals
-from recops_operator.rollout.providers import promql
-from recops_runtime.metrics import RuntimeMetrics
+from recops_runtime.telemetry.series import RuntimeMetrics
+from recops_testkit.polling import read_until
 
 
 async def test_hit_rate_and_new_interactions_of_one_recmodel(
@@ -43,14 +44,28 @@ async def test_hit_rate_and_new_interactions_of_one_recmodel(
             movies.drift_triggered.labels("4", "length_psi").set(0)
             books.drift_triggered.labels("4", "popularity_psi").set(0)
             await asyncio.sleep(1.0)
-        await asyncio.sleep(1.5)
         prometheus = PrometheusClient(address, timeout=10.0)
-        signals = await read_signals(
-            prometheus,
-            promql.scope_of("ml", "movies"),
-            stable="4",
-            window_seconds=60,
-            since_seconds=60,
+        # Until the last increments of both targets are scraped (1 s scrapes, later on a
+        # loaded machine): books' count is read first, then movies' must be whole too.
+        await read_until(
+            lambda: read_signals(
+                prometheus,
+                promql.scope_of("ml", "books"),
+                stable=None,
+                window_seconds=None,
+                since_seconds=60,
+            ),
+            lambda books: (books.new_interactions or 0) >= 2000,
+        )
+        signals = await read_until(
+            lambda: read_signals(
+                prometheus,
+                promql.scope_of("ml", "movies"),
+                stable="4",
+                window_seconds=60,
+                since_seconds=60,
+            ),
+            lambda movies: (movies.recommendations or 0) >= 400,
         )
         assert signals.error is None and signals.version == "4"
         assert (signals.hits, signals.recommendations) == (40, 400)

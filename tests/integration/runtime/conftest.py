@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from serve_engines import build_real_engines
-
+from recops_runtime.scoring.model_version import EngineLoader
+from recops_runtime.serve_settings import BatchingSettings, ServeSettings
 from recops_runtime.server import RecommendationServer
-from recops_runtime.settings import BatchingSettings, ServeSettings
-from recops_runtime.versions import EngineLoader
+from recops_testkit.serve_engines import build_real_engines
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +37,7 @@ async def start_server(engines_dir: Path, tmp_path: Path) -> AsyncIterator[Calla
             grpc_port=0,
             http_port=0,
             metrics_port=0,
+            admin_port=0,
             batching=batching or BatchingSettings(),
             **overrides,  # type: ignore[arg-type]
         )

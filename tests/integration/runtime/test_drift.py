@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from serve_engines import item_id, num_items, user_id
-from serve_helpers import grpc_target, metric, metrics_text
 
 from recops_contracts.drift import THRESHOLDED, DriftThresholds
-from recops_runtime.client import RecommenderClient
-from recops_runtime.errors import ServiceError
+from recops_runtime.api.errors import ServiceError
+from recops_runtime.tools.client import RecommenderClient
+from recops_testkit.serve_engines import item_id, num_items, user_id
+from recops_testkit.serve_helpers import grpc_target, metric, metrics_text
 
 
 async def test_windows_of_requests_export_drift_and_trigger_on_a_shift(start_server) -> None:
@@ -57,8 +57,8 @@ async def test_a_corrupt_drift_reference_is_refused_and_the_old_version_keeps_se
     shutil.copytree(engines_dir / "v1", broken)
     (broken / "drift_reference.npz").write_bytes(b"truncated")
     with pytest.raises(ServiceError, match=r"drift_reference\.npz is corrupt"):
-        await server.plane.load_version("v1", broken)
+        await server.registry.load_version("v1", broken)
     async with RecommenderClient(grpc_target(server)) as client:
         answer = await client.recommend(user_id(1), history=[item_id(3)], k=5)
     assert answer.version == "v1" and len(answer.items) == 5
-    assert server.plane.versions["v1"].drift is not None  # the old one, still watched
+    assert server.registry.versions["v1"].drift is not None  # the old one, still watched

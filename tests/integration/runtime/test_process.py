@@ -13,12 +13,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from ports import ServePorts
-from serve_engines import SNAPSHOT_SEED, item_id, user_id
 
+from recops_cli.quickstart.processes import ServingPorts
 from recops_contracts.feedback import parse_record
-from recops_runtime.client import RecommenderClient
-from recops_runtime.feedback_log import read_feedback_log
+from recops_runtime.stores.feedback_log import read_feedback_log
+from recops_runtime.tools.client import RecommenderClient
+from recops_testkit.serve_engines import SNAPSHOT_SEED, item_id, user_id
+from recops_testkit.taken_in import paused, wait_until_sent, wait_until_taken_in
 
 RECOPS = str(Path(sys.executable).with_name("recops"))
 
@@ -39,7 +40,7 @@ def _loadtest(
 
 class ServeProcess:
     def __init__(self, engines: dict[str, Path], work: Path, *extra: str) -> None:
-        ports = ServePorts()
+        ports = ServingPorts()
         self.grpc, self.http, self.metrics = ports.grpc, ports.http, ports.metrics
         command = [RECOPS, "serve", *ports.flags(), "--log-level", "WARNING", *extra]
         for name, path in engines.items():
@@ -80,31 +81,52 @@ def serve(engines_dir: Path, tmp_path: Path) -> Iterator[object]:
 
 async def test_sigterm_answers_every_accepted_request(serve, tmp_path: Path) -> None:
     log_dir = tmp_path / "feedback"
-    server = serve("--max-batch-size", "1", "--feedback-log", str(log_dir))
+    # One engine worker per process scoring one request at a time: at most one request per
+    # process is inside an engine (counted neither queued nor answered).
+    # A queue that holds the whole burst: none is shed before the drain.
+    server = serve(
+        *("--max-batch-size", "1", "--engine-workers", "1", "--max-queue", "2000"),
+        *("--feedback-log", str(log_dir)),
+    )
     history = [item_id(i) for i in range(1, 21)]
     outcomes: dict[str, str] = {}
-    async with RecommenderClient(server.target, timeout_s=30) as client:
+    # Several connections: a paused server grants each only its first HTTP/2 window.
+    clients = [
+        RecommenderClient(server.target, timeout_s=30, own_connection=True) for _ in range(4)
+    ]
+    for client in clients:
+        await client.wait_ready()
 
-        async def one(n: int) -> None:
-            request_id = f"r{n}"
-            try:
-                await client.recommend(user_id(n % 300 + 1), history=history, request_id=request_id)
-                outcomes[request_id] = "OK"
-            except grpc.aio.AioRpcError as exc:
-                outcomes[request_id] = exc.code().name
+    async def one(n: int) -> None:
+        request_id = f"r{n}"
+        client = clients[n % len(clients)]
+        try:
+            await client.recommend(user_id(n % 300 + 1), history=history, request_id=request_id)
+            outcomes[request_id] = "OK"
+        except grpc.aio.AioRpcError as exc:
+            outcomes[request_id] = exc.code().name
 
-        calls = [asyncio.ensure_future(one(n)) for n in range(400)]
-        while len(outcomes) < 5:  # the server is busy with the burst
-            await asyncio.sleep(0.005)
-        answered_before = len(outcomes)
-        server.process.send_signal(signal.SIGTERM)
-        await asyncio.gather(*calls)
+    # The server outpaces one client, so it is paused while the burst is sent: on resuming
+    # it takes in the whole burst at once, and a backlog waits for the engines.
+    with paused(server.process.pid) as pids:
+        calls = [asyncio.ensure_future(one(n)) for n in range(600)]
+        await wait_until_sent(server.grpc)
+    # At most one request per serving process is inside its engine.
+    serving = max(len(pids) - 1, 1)
+    # SIGTERM only once the server holds every request, so any that is not answered OK
+    # was dropped by the drain (through the real signal handler).
+    await wait_until_taken_in(
+        server.metrics, len(calls), in_engine=serving, settled=lambda: len(outcomes)
+    )
+    server.process.send_signal(signal.SIGTERM)
+    backlog = len(calls) - len(outcomes)
+    await asyncio.gather(*calls)
+    for client in clients:
+        await client.close()
     assert await asyncio.to_thread(server.process.wait, 60) == 0
+    assert backlog >= 10, "the drain had no backlog to answer"
     codes = collections.Counter(outcomes.values())
-    # Requests the server had not yet taken in are turned away (the client may retry them
-    # elsewhere); every one it had taken in is answered.
-    assert set(codes) <= {"OK", "UNAVAILABLE", "CANCELLED"}, codes
-    assert codes["OK"] > answered_before  # accepted requests were answered while draining
+    assert codes == {"OK": len(calls)}, codes
     # Every line is a record of the shared schema the trainer reads.
     records = [parse_record(json.dumps(r)) for r in read_feedback_log(log_dir)]
     served = {r["request_id"] for r in records if r["kind"] == "recommendation"}
@@ -118,7 +140,7 @@ async def test_serve_refuses_a_corrupt_engine_at_start(engines_dir: Path, tmp_pa
     broken = tmp_path / "broken"
     shutil.copytree(engines_dir / "v1", broken)
     (broken / "id_maps.json").write_text("{}")
-    ports = "--host 127.0.0.1 --grpc-port 0 --http-port 0 --metrics-port 0"
+    ports = "--host 127.0.0.1 --grpc-port 0 --http-port 0 --metrics-port 0 --admin-port 0"
     done = _recops("serve", *ports.split(), "--engine", f"v1={broken}")
     assert done.returncode != 0
     assert "id_maps.json" in done.stderr and "refused" in done.stderr
@@ -126,8 +148,8 @@ async def test_serve_refuses_a_corrupt_engine_at_start(engines_dir: Path, tmp_pa
 
 def _write_dataset(path: Path) -> Path:
     """The test engines' own synthetic interactions, in the SASRec text form."""
-    from recops_trainer.config import DatasetFormat, DatasetSource
-    from recops_trainer.snapshot import load_source
+    from recops_contracts.training import DatasetFormat, DatasetSource
+    from recops_trainer.data.sources import load_source
 
     snapshot = load_source(
         DatasetSource(format=DatasetFormat.SYNTHETIC), synthetic_seed=SNAPSHOT_SEED
@@ -161,6 +183,36 @@ def test_loadtest_reports_per_version_with_online_hits(serve, tmp_path: Path) ->
     )
     assert hits == report["feedback_sent"]
     assert server.stop() == 0
+
+
+def test_loadtest_exits_1_when_too_many_requests_fail(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    class Unavailable(grpc.GenericRpcHandler):
+        """A server whose every call fails, so the run's error rate is known: 100%."""
+
+        def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+            def fail(request: bytes, context: grpc.ServicerContext) -> bytes:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "down for the test")
+
+            return grpc.unary_unary_rpc_method_handler(fail)
+
+    failing = grpc.server(ThreadPoolExecutor(4), handlers=[Unavailable()])
+    port = failing.add_insecure_port("127.0.0.1:0")
+    failing.start()
+    try:
+        dataset = _write_dataset(tmp_path / "interactions.txt")
+        flags = "--rate 200 --requests 40 --duration-s 10"
+        failed = _loadtest(dataset, f"127.0.0.1:{port}", flags)
+        tolerated = _loadtest(dataset, f"127.0.0.1:{port}", flags + " --max-error-rate 1")
+    finally:
+        failing.stop(None)
+    assert failed.returncode == 1, failed.stderr
+    assert "40 of 40 requests failed (100.0%: UNAVAILABLE=40)" in failed.stderr
+    assert "--max-error-rate 0.01" in failed.stderr
+    assert tolerated.returncode == 0, tolerated.stderr
 
 
 def test_loadtest_refuses_targets_off_loopback(tmp_path: Path) -> None:

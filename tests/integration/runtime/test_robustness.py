@@ -9,14 +9,15 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from serve_engines import item_id, num_items, user_id
-from serve_helpers import grpc_target
 
-from recops_runtime.client import RecommenderClient
 from recops_runtime.engines import Engine, load_engine
 from recops_runtime.proto.recops.v1 import recommender_pb2 as pb, recommender_pb2_grpc as pb_grpc
-from recops_runtime.settings import BatchingSettings
+from recops_runtime.serve_settings import BatchingSettings
+from recops_runtime.tools.client import RecommenderClient
+from recops_testkit.serve_engines import item_id, num_items, user_id
+from recops_testkit.serve_helpers import grpc_target
 
 ids = st.one_of(
     st.sampled_from([item_id(i) for i in (1, 2, 50, 150, 197)]),
@@ -117,6 +118,7 @@ async def test_fuzzed_json_never_fails_internally(start_server) -> None:
     server = await start_server()
     assert server.ports is not None
     base = f"http://127.0.0.1:{server.ports.http}"
+    admin = f"http://127.0.0.1:{server.ports.admin}"  # the admin API's own listener
     examples: list[tuple[str, object]] = []
 
     @settings(
@@ -130,11 +132,15 @@ async def test_fuzzed_json_never_fails_internally(start_server) -> None:
     statuses: collections.Counter[int] = collections.Counter()
     async with httpx.AsyncClient(base_url=base) as http:
         for path, body in examples:
-            method = http.put if path.startswith("/admin") else http.post
-            reply = await method(path, json=body)
+            if path.startswith("/admin"):
+                reply = await http.put(admin + path, json=body)
+            else:
+                reply = await http.post(path, json=body)
             assert reply.status_code < 500, (path, body, reply.text)
             statuses[reply.status_code] += 1
-        raw = await http.post("/v1/recommend", content=b"{not json")
+        raw = await http.post(
+            "/v1/recommend", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert raw.status_code == 400
         huge = await http.post(
             "/v1/feedback",
@@ -151,6 +157,7 @@ class EngineGate:
     def __init__(self) -> None:
         self.holding = False
         self.entered = threading.Event()
+        self.scored: list[int] = []  # rows of each engine call since hold() (not warm-ups)
         self._open = threading.Event()
 
     def loader(self, path: Path, threads: int | None) -> Engine:
@@ -158,6 +165,7 @@ class EngineGate:
 
     def hold(self) -> None:
         self.holding = True
+        self.scored.clear()
         self._open.clear()
 
     def release(self) -> None:
@@ -178,6 +186,7 @@ class _GatedEngine:
 
     def score(self, user_ids: np.ndarray, history: np.ndarray) -> np.ndarray:
         self._gate.wait()
+        self._gate.scored.append(len(user_ids))
         return self._engine.score(user_ids, history)
 
     def close(self) -> None:
@@ -193,7 +202,7 @@ async def test_overload_is_shed_and_the_server_stays_up(start_server) -> None:
             max_batch_size=2, max_queue=max_queue, engine_workers=1, inline_lone_requests=False
         ),
     )
-    batcher = server.plane.versions["v1"].batcher
+    batcher = server.registry.versions["v1"].batcher
     history = [item_id(i % num_items() + 1) for i in range(20)]
     gate.hold()
     async with RecommenderClient(grpc_target(server), timeout_s=60) as client:
@@ -229,14 +238,32 @@ async def test_overload_is_shed_and_the_server_stays_up(start_server) -> None:
 
 
 async def test_an_expired_deadline_is_not_served(start_server) -> None:
-    server = await start_server()
-    async with RecommenderClient(grpc_target(server)) as client:
-        try:
-            await client.recommend(user_id(1), history=[item_id(2)], timeout_s=1e-6)
-        except grpc.aio.AioRpcError as exc:
-            assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        answer = await client.recommend(user_id(1), history=[item_id(2)])
+    gate = EngineGate()
+    server = await start_server(
+        loader=gate.loader,
+        batching=BatchingSettings(max_batch_size=1, engine_workers=1, inline_lone_requests=False),
+    )
+    batcher = server.registry.versions["v1"].batcher
+    history = [item_id(2)]
+    gate.hold()
+    async with RecommenderClient(grpc_target(server), timeout_s=60) as client:
+        # One request in the (held) engine, then one queued behind it whose deadline
+        # passes while it waits: the server must drop it, not score it late.
+        running = asyncio.ensure_future(client.recommend(user_id(1), history=history))
+        assert await asyncio.to_thread(gate.entered.wait, 30)
+        late = asyncio.ensure_future(client.recommend(user_id(2), history=history, timeout_s=1.0))
+        async with asyncio.timeout(30):
+            while batcher.depth < 1:
+                await asyncio.sleep(0.005)
+        with pytest.raises(grpc.aio.AioRpcError) as expired:
+            await late
+        assert expired.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        gate.release()
+        assert (await running).items
+        answer = await client.recommend(user_id(3), history=history)
     assert answer.items
+    # The engine scored the running request and the one after, never the expired one.
+    assert gate.scored == [1, 1]
 
 
 async def test_stop_answers_every_request_the_server_took_in(start_server) -> None:
@@ -259,7 +286,7 @@ async def test_stop_answers_every_request_the_server_took_in(start_server) -> No
 
         calls = [asyncio.ensure_future(one(n)) for n in range(60)]
         # Requests taken in (one in the held engine, the rest queued) before the stop.
-        batcher = server.plane.versions["v1"].batcher
+        batcher = server.registry.versions["v1"].batcher
         async with asyncio.timeout(30):
             while batcher.depth < len(calls) // 2:
                 await asyncio.sleep(0.005)

@@ -7,10 +7,10 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from serve_engines import item_id, num_items, user_id
-from serve_helpers import grpc_target, http_url, metric, metrics_text
 
-from recops_runtime.client import RecommenderClient
+from recops_runtime.tools.client import RecommenderClient
+from recops_testkit.serve_engines import item_id, num_items, user_id
+from recops_testkit.serve_helpers import grpc_target, http_url, metric, metrics_text
 
 HISTORY = [item_id(i) for i in (3, 17, 42, 99)]
 
@@ -175,10 +175,10 @@ async def test_metrics_expose_the_contract_names(start_server) -> None:
 async def test_a_mixed_batch_scores_each_request_as_if_alone(start_server) -> None:
     import numpy as np
 
-    from recops_runtime.versions import NO_ITEMS, ScoreJob
+    from recops_runtime.scoring.model_version import NO_ITEMS, ScoreJob
 
     server = await start_server()
-    version = server.plane.versions["v1"]
+    version = server.registry.versions["v1"]
     rng = np.random.default_rng(0)
     jobs = [
         ScoreJob(
@@ -223,11 +223,11 @@ async def test_engine_workers_score_side_by_side_with_the_same_answers(start_ser
     import asyncio
     import threading
 
-    from recops_runtime.settings import BatchingSettings
+    from recops_runtime.serve_settings import BatchingSettings
 
     single = await start_server(batching=BatchingSettings(engine_workers=1))
     double = await start_server(batching=BatchingSettings(engine_workers=2, engine_threads=1))
-    version = double.plane.versions["v1"]
+    version = double.registry.versions["v1"]
     assert len(version.engines) == 2
     calls: list[int] = [0, 0]
     lock = threading.Lock()

@@ -13,6 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from recops_cli.quickstart.processes import free_port
+from recops_testkit.processes import start_mlflow_server, stop, wait_until_ready
+from recops_trainer.training.hooks import CHECKPOINT_DIR, STATE_FILE
+from recops_trainer.training.state import TrainState
+
 CONFIG = """
 dataset: {format: synthetic}
 model: {maxlen: 20, itemDim: 16, userDim: 8, epochs: 4, batchSize: 32}
@@ -104,7 +109,7 @@ def test_registered_model_loads_back_and_scores_identically(
     import mlflow
     import mlflow.pytorch
 
-    from recops_trainer.model_io import load_model
+    from recops_trainer.model.folder import load_model
 
     work, summary = trained
     mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
@@ -148,6 +153,34 @@ def test_data_prepare_writes_a_snapshot(tmp_path: Path) -> None:
     assert (tmp_path / "snap" / "interactions.parquet").is_file()
 
 
+def test_train_registers_its_model_through_an_mlflow_server(tmp_path: Path) -> None:
+    """A tracking server checks what a local store does not: the registered version must name
+    the logged model it comes from."""
+    root = tmp_path / "server"
+    root.mkdir()
+    port = free_port()
+    server = start_mlflow_server(root, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(server, f"{url}/health", "mlflow server", root / "server.log")
+        config = CONFIG.replace(
+            "mlflow: {registeredModelName: movies}",
+            f"mlflow: {{registeredModelName: movies, trackingUri: '{url}'}}",
+        )
+        (tmp_path / "train.yaml").write_text(config)
+        done = recops(
+            tmp_path, "train", "--config", "train.yaml", "--output", "out", "--backend", "local"
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads(done.stdout)
+        from mlflow import MlflowClient
+
+        version = MlflowClient(url).get_model_version("movies", summary["model_version"])
+        assert version.run_id == summary["mlflow_run_id"]
+    finally:
+        stop(server)
+
+
 def test_bad_config_names_the_field(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("dataset: {format: synthetic}\nmodel: {maxlen: 1}\n")
     done = recops(tmp_path, "train", "--config", "bad.yaml")
@@ -158,8 +191,8 @@ def test_bad_config_names_the_field(tmp_path: Path) -> None:
 def test_gate_rejects_worse_and_accepts_better(trained: tuple[Path, dict[str, Any]]) -> None:
     from mlflow import MlflowClient
 
-    from recops_trainer.config import OfflineGate
-    from recops_trainer.registry import register_and_gate
+    from recops_contracts.training import OfflineGate
+    from recops_trainer.tracking.registry import register_and_gate
 
     work, summary = trained
     client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
@@ -193,8 +226,14 @@ def test_gate_rejects_worse_and_accepts_better(trained: tuple[Path, dict[str, An
     assert str(client.get_model_version_by_alias("movies", "champion").version) == "1"
 
 
+def _checkpoint(work: Path, output: str) -> TrainState:
+    return TrainState.load(work / output / CHECKPOINT_DIR / STATE_FILE)
+
+
 def test_resume_continues_a_stopped_run(trained: tuple[Path, dict[str, Any]]) -> None:
     work, summary = trained
+    stopped = _checkpoint(work, summary["output"])
+    assert stopped.epoch == 4
     (work / "longer.yaml").write_text(CONFIG.replace("epochs: 4", "epochs: 6"))
     done = recops(work, "train", "--config", "longer.yaml", "--resume", summary["mlflow_run_id"])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -202,6 +241,22 @@ def test_resume_continues_a_stopped_run(trained: tuple[Path, dict[str, Any]]) ->
     assert resumed["output"] == summary["output"]
     assert resumed["epochs"] == 6
     assert "resuming from" in done.stderr
+    # It trained epochs 5 and 6 only: the first four are the stopped run's, wall-clock
+    # seconds included (a run retrained from scratch measures its own).
+    continued = _checkpoint(work, summary["output"])
+    assert continued.epoch == 6
+    assert [row["epoch"] for row in continued.history] == [1, 2, 3, 4, 5, 6]
+    assert continued.history[:4] == stopped.history
+    assert continued.history[4]["elapsed"] > stopped.history[-1]["elapsed"]
+    # The folder form of --resume continues the same run again.
+    (work / "longest.yaml").write_text(CONFIG.replace("epochs: 4", "epochs: 8"))
+    done = recops(work, "train", "--config", "longest.yaml", "--resume", summary["output"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["epochs"] == 8
+    assert "resuming from" in done.stderr
+    again = _checkpoint(work, summary["output"])
+    assert [row["epoch"] for row in again.history] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert again.history[:6] == continued.history
 
 
 def test_no_track_trains_without_mlflow(tmp_path: Path) -> None:
@@ -225,25 +280,32 @@ def test_data_ingest_writes_a_snapshot_with_lineage(tmp_path: Path) -> None:
     parent = json.loads((tmp_path / "snap" / "manifest.json").read_text())
     logs = tmp_path / "logs" / "pod-0"
     logs.mkdir(parents=True)
-    click = {
-        "kind": "feedback",
-        "ts": 1.7e9,
-        "request_id": "",
-        "user_id": "new-user",
-        "version": "v1",
-        "item_id": "new-item",
-        "event": "click",
-        "value": 0.0,
-        "recommended": False,
-    }
-    (logs / "0001.jsonl").write_text(json.dumps(click) + "\nnot json\n")
+    # A new user joins with as many interactions as the parent's `min_interactions` asks.
+    clicks = [
+        {
+            "kind": "feedback",
+            "ts": 1.7e9 + i,
+            "request_id": "",
+            "user_id": "new-user",
+            "version": "v1",
+            "item_id": f"new-item-{i}",
+            "event": "click",
+            "value": 0.0,
+            "recommended": False,
+        }
+        for i in range(parent["min_interactions"])
+    ]
+    lines = [json.dumps(click) for click in clicks]
+    (logs / "0001.jsonl").write_text("\n".join([lines[0], "not json", *lines[1:]]) + "\n")
     done = recops(
         tmp_path, "data", "ingest", "--snapshot", "snap", "--feedback-log", "logs", "--out", "new"
     )
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = json.loads(done.stdout)
     assert manifest["lineage"]["parent"] == parent["hash"] != manifest["hash"]
-    assert manifest["stats"]["interactions"] == parent["stats"]["interactions"] + 1
+    assert manifest["stats"]["interactions"] == (
+        parent["stats"]["interactions"] + parent["min_interactions"]
+    )
     assert manifest["lineage"]["ingested"]["invalid"] == 1
     assert "skipped: pod-0/0001.jsonl:2:" in done.stderr
     missing = recops(

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel
-from schemas import object_errors, validate_object
 
 from recops_operator.api.recmodel import RecModel, RecModelSpec
 from recops_operator.api.rollout import Rollout, RolloutSpec
 from recops_operator.api.trainingrun import TrainingRun, TrainingRunSpec
 from recops_operator.validation import InvalidSpecError, parse_spec
+from recops_testkit.schemas import object_errors, validate_object
 
 MODELS: dict[str, type[BaseModel]] = {
     "RecModel": RecModel,

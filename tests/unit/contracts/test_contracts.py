@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import typing
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from recops_contracts import feedback, metrics, tracking, training
 from recops_contracts.wire import describe_errors, dotted
@@ -26,17 +27,35 @@ SHARED_BLOCKS = (
 )
 
 
+def _classes_of(*models: type[BaseModel]) -> dict[str, type]:
+    """Every class the models' fields are typed with, by name, through nested models."""
+    found: dict[str, type] = {}
+    todo: list[object] = [f.annotation for model in models for f in model.model_fields.values()]
+    while todo:
+        kind = todo.pop()
+        todo.extend(typing.get_args(kind))
+        if isinstance(kind, type) and kind.__name__ not in found:
+            found[kind.__name__] = kind
+            if issubclass(kind, BaseModel):
+                todo.extend(f.annotation for f in kind.model_fields.values())
+    return found
+
+
 @pytest.mark.parametrize("name", SHARED_BLOCKS)
 def test_the_operator_and_the_trainer_use_the_same_block(name: str) -> None:
     """Not equal copies: the same object, so a changed default, bound or enum value
     cannot reach one side only."""
-    from recops_operator.api import recmodel, trainingrun
-    from recops_trainer import config
+    from recops_operator.api.recmodel import RecModelSpec
+    from recops_operator.api.trainingrun import TrainingRunSpec
+    from recops_trainer.config import TrainConfig
 
     shared = getattr(training, name)
-    operator_side = getattr(recmodel, name, None) or getattr(trainingrun, name)
+    # The operator imports the blocks from the contracts only: the classes its CR specs
+    # are made of are the shared ones.
+    operator_side = _classes_of(RecModelSpec, TrainingRunSpec).get(name)
     assert operator_side is shared
-    assert getattr(config, name) is shared
+    # And the trainer's config file is made of the same objects.
+    assert _classes_of(TrainConfig).get(name) is shared
 
 
 def test_the_crd_schema_keeps_the_blocks_descriptions() -> None:
@@ -60,8 +79,8 @@ def test_metric_keys() -> None:
 
 
 def test_the_trainer_logs_the_names_the_operator_reads() -> None:
-    from recops_trainer.evaluate import flat_metrics
-    from recops_trainer.registry import gate_metric_key
+    from recops_trainer.evaluation.evaluator import flat_metrics
+    from recops_trainer.tracking.registry import gate_metric_key
 
     flat = flat_metrics({"sampled": {"ndcg@10": 0.5, "users": 3}, "full": {"hr@10": 0.2}}, "test")
     assert flat == {"test_sampled_ndcg_at_10": 0.5, "test_full_hr_at_10": 0.2}
@@ -70,7 +89,7 @@ def test_the_trainer_logs_the_names_the_operator_reads() -> None:
 
 
 def test_exposed_counter_names() -> None:
-    from recops_operator.rollout.providers import runtime_metrics
+    from recops_operator.queries import runtime_metrics
 
     assert runtime_metrics.REQUESTS == "recops_requests_total" == metrics.total(metrics.REQUESTS)
     assert runtime_metrics.LATENCY == metrics.LATENCY

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from schemas import object_errors, validate_object
+
+from recops_testkit.schemas import object_errors, validate_object
 
 lua51 = pytest.importorskip("lupa.lua51")
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from schemas import validate_object
+
+from recops_testkit.schemas import validate_object
 
 Obj = dict[str, Any]
 CHART = Path(__file__).resolve().parents[3] / "charts" / "recops"
@@ -42,11 +43,15 @@ def test_every_rendered_object_validates(
 ) -> None:
     objects = render_chart(gpu_values if values_name == "gpu" else None)
     kinds = {o["kind"] for o in objects}
+    # The GPU values watch one namespace: a Role there, no cluster-wide grant (issue 27).
+    rbac = (
+        {"Role", "RoleBinding"} if values_name == "gpu" else {"ClusterRole", "ClusterRoleBinding"}
+    )
+    assert rbac <= kinds
     assert {
         "Deployment",
         "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
+        "NetworkPolicy",
         "ServiceMonitor",
         "PrometheusRule",
         "ConfigMap",

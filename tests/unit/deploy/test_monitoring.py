@@ -71,7 +71,7 @@ def series_names(registry: CollectorRegistry) -> set[str]:
 
 
 def runtime_registry() -> CollectorRegistry:
-    from recops_runtime.metrics import RuntimeMetrics
+    from recops_runtime.telemetry.series import RuntimeMetrics
 
     return RuntimeMetrics().registry
 
@@ -248,7 +248,7 @@ def test_alerts_pass_promtool_and_name_only_exported_metrics(
 def test_error_alert_counts_the_same_errors_as_rollout_analysis(
     render_chart: Callable[..., list[Obj]],
 ) -> None:
-    from recops_operator.rollout.providers import runtime_metrics
+    from recops_operator.queries import runtime_metrics
 
     spec = rendered_rules(render_chart)
     expr = next(

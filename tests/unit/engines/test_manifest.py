@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recops_runtime.engines.base import EngineManifest, InputSpec
+from recops_contracts.engine_manifest import EngineManifest, InputSpec
 from recops_runtime.engines.errors import CorruptEngineError, UnknownTargetError
 from recops_runtime.engines.manifest import (
     file_digests,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recops_trainer.export_graph import ServingGraph
-from recops_trainer.model import SSEPT, ModelShape
+from recops_trainer.compile.serving_graph import ServingGraph
+from recops_trainer.model.network import SSEPT, ModelShape
 
 
 @pytest.mark.parametrize(("user_dim", "blocks", "heads"), [(16, 2, 2), (0, 1, 1), (8, 3, 4)])

@@ -13,7 +13,7 @@ def test_invalid_settings_name_their_environment_variables(
 ) -> None:
     monkeypatch.setenv("RECOPS_OPERATOR_LOG_FORMAT", "xml")
     monkeypatch.setenv("RECOPS_ROLLOUT_QUERY_TIMEOUT_SECONDS", "soon")
-    result = CliRunner().invoke(app, ["--server", "http://127.0.0.1:9"])
+    result = CliRunner().invoke(app, ["run", "--server", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     message = result.output
     assert "invalid settings" in message

@@ -7,11 +7,11 @@ import shlex
 from typing import Any
 
 import pytest
-from schemas import validate_object
 
 from recops_contracts.drift import DriftThresholds
+from recops_contracts.training import TuneSpec
 from recops_operator.api.recmodel import RecModelSpec
-from recops_operator.api.trainingrun import TrainingMode, TrainingRunSpec, TuneSpec
+from recops_operator.api.trainingrun import TrainingMode, TrainingRunSpec
 from recops_operator.render.compile import CompileInputs, render_compile_job
 from recops_operator.render.serving import (
     ServedVersion,
@@ -21,7 +21,7 @@ from recops_operator.render.serving import (
     render_service,
     render_service_monitor,
 )
-from recops_operator.render.training import (
+from recops_operator.render.training_job import (
     TrainingJobInputs,
     render_config_map,
     render_fallback_job,
@@ -30,6 +30,7 @@ from recops_operator.render.training import (
 )
 from recops_operator.render.trainingrun import job_inputs
 from recops_operator.settings import OperatorSettings
+from recops_testkit.schemas import validate_object
 
 OWNER = {
     "apiVersion": "recops.io/v1alpha1",
@@ -110,7 +111,12 @@ def test_fallback_job_runs_ray_in_one_pod_without_retrying_itself(
     assert job["spec"]["backoffLimit"] == 0
     container = _pod(job)["containers"][0]
     assert container["command"][:2] == ["recops", "train"]
-    assert container["resources"]["limits"] == {"cpu": "8", "memory": "8Gi", "nvidia.com/gpu": "2"}
+    assert container["resources"]["limits"] == {
+        "cpu": "8",
+        "memory": "8Gi",
+        "nvidia.com/gpu": "2",
+        "ephemeral-storage": settings.scratch_size,
+    }
 
 
 def test_config_map_holds_the_config_the_trainer_reads(inputs: TrainingJobInputs) -> None:
@@ -183,7 +189,8 @@ def test_serving_objects_are_valid_and_locked_down(
         "3=/artifacts/ml/movies/3/cpu-onnxruntime",
     ]
     assert container["readinessProbe"]["grpc"] == {"port": 8500}
-    assert container["livenessProbe"]["grpc"] == {"port": 8500}
+    # Liveness asks the process, off the request path; readiness the gRPC health service.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["runAsNonRoot"] is True
     assert dep["spec"]["replicas"] == 2
@@ -213,12 +220,15 @@ def test_grpc_route_sends_everything_to_stable_until_a_rollout_moves_it(
     route = render_grpc_route("ml", "movies", spec.targets, {"3": 100, "4": 0}, settings, None)
     validate_object(route)
     default, gpu = route["spec"]["rules"]
-    assert "matches" not in default
+    # Every rule matches only this RecModel's requests (x-recops-model).
+    assert default["matches"] == [
+        {"headers": [{"type": "Exact", "name": "x-recops-model", "value": "movies"}]}
+    ]
     assert default["backendRefs"] == [
         {"name": "movies-3-cpu-onnxruntime", "port": 8500, "weight": 100},
         {"name": "movies-4-cpu-onnxruntime", "port": 8500, "weight": 0},
     ]
-    assert gpu["matches"][0]["headers"][0]["value"] == "gpu-tensorrt"
+    assert [h["value"] for h in gpu["matches"][0]["headers"]] == ["movies", "gpu-tensorrt"]
     assert route["spec"]["parentRefs"] == [{"name": "recops-gateway"}]
 
 
@@ -269,6 +279,10 @@ def test_the_serve_command_is_one_the_runtime_accepts_with_processes_per_request
     # One server process per requested core, each with one single-threaded engine worker.
     assert (params["processes"], params["engine_workers"], params["engine_threads"]) == (3, 1, 1)
     assert params["max_batch_size"] == spec.targets[0].max_batch_size
+    # The port the gateway exposes answers no reflection, and the pod serves no admin API
+    # beyond its own loopback.
+    assert params["reflection"] is False
+    assert params["admin_host"] == "127.0.0.1"
     gpu = serve_args(ServedVersion("ml", "movies", "3", spec.targets[1]))
     gpu_params = serve.make_context("serve", gpu[2:]).params
     assert gpu_params["engine_workers"] is None  # runtime: 1

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from emulator import json_path
 
 from recops_operator import rbac
 from recops_operator.api.recmodel import RecModelSpec
@@ -22,6 +21,7 @@ from recops_operator.decisions.jobs import (
 from recops_operator.render.common import object_name
 from recops_operator.schedule import next_fire, parse_cron
 from recops_operator.validation import InvalidSpecError, parse_spec
+from recops_testkit.emulator import json_path
 
 
 @pytest.mark.parametrize(
@@ -104,8 +104,13 @@ def test_batch_job_observation_uses_its_conditions() -> None:
 def test_the_engine_comes_from_the_newest_successful_pod() -> None:
     manifest = json.dumps(
         {
-            "files": {"a": "b"},
+            "target": "edge-int8",
             "precision": "int8",
+            "input_spec": {"maxlen": 50, "num_items": 10, "num_users": 5},
+            "model_version": "3",
+            "model_sha256": "0" * 64,
+            "artifact": "a",
+            "files": {"a": "b"},
             "latency": [{"batch": 1, "p50_ms": 1, "p99_ms": 2, "users_per_second": 3}],
         }
     )

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from schemas import validate_object
 
 from recops_operator.api.recmodel import DeploymentTarget
 from recops_operator.api.rollout import RolloutSpec, Weights
 from recops_operator.render.serving import (
+    TARGET_HEADER,
     render_grpc_route,
     render_role_services,
     render_service_monitor,
@@ -18,6 +18,7 @@ from recops_operator.render.serving import (
 from recops_operator.render.traffic import role_backends, route_weights, version_backends
 from recops_operator.rollout.controls import controls_of
 from recops_operator.settings import OperatorSettings
+from recops_testkit.schemas import validate_object
 
 TARGETS = [
     DeploymentTarget.model_validate({"name": "cpu-onnxruntime"}),
@@ -48,8 +49,9 @@ def test_weights_reach_every_rule_and_the_route_stays_valid(shared_crd_schemas: 
 
 
 def rule_target(rule: dict[str, Any]) -> str:
-    matches = rule.get("matches")
-    return matches[0]["headers"][0]["value"] if matches else "cpu-onnxruntime"
+    """The target a rule serves: its target header, or the first target (no header)."""
+    headers = [h for m in rule.get("matches", []) for h in m.get("headers", [])]
+    return next((h["value"] for h in headers if h["name"] == TARGET_HEADER), "cpu-onnxruntime")
 
 
 def test_a_route_without_the_candidate_reports_it_missing() -> None:
@@ -142,7 +144,7 @@ def test_controls_merge_spec_and_annotations(
 
 
 def test_one_machine_control_file(tmp_path: Path) -> None:
-    from recops_operator.rollout.local import read_controls
+    from recops_operator.local_rollout.driver import read_controls
 
     path = tmp_path / "control.json"
     assert read_controls(path) == read_controls(None)  # no file: no control

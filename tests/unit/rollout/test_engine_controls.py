@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from recops_operator.api import reasons
 from recops_operator.api.rollout import RolloutPhase, RolloutStatus, Weights
 from recops_operator.api.rollout_policy import (
     AnalysisMetric,
@@ -14,7 +15,6 @@ from recops_operator.api.rollout_policy import (
     PauseStep,
     RolloutPolicy,
 )
-from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Controls, Outcome
 from recops_operator.rollout.analysis import measurement_plan
 from recops_operator.rollout.engine import decide

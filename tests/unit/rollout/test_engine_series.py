@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from recops_operator.api import reasons
 from recops_operator.api.rollout import MeasurementPhase, RolloutPhase, RolloutStatus, Weights
 from recops_operator.api.rollout_policy import (
     AnalysisMetric,
@@ -20,7 +21,6 @@ from recops_operator.api.rollout_policy import (
     PrometheusQuery,
     RolloutPolicy,
 )
-from recops_operator.rollout import reasons
 from recops_operator.rollout.actions import Controls
 from recops_operator.rollout.analysis import measurement_plan
 from recops_operator.rollout.engine import decide

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from recops_trainer.config import DatasetFormat, DatasetSource
-from recops_trainer.snapshot import Snapshot, build_snapshot
-from recops_trainer.split import Split, leave_one_out
-from recops_trainer.synthetic import generate
+from recops_contracts.training import DatasetFormat, DatasetSource
+from recops_trainer.data.snapshot import Snapshot, build_snapshot
+from recops_trainer.data.split import Split, leave_one_out
+from recops_trainer.data.synthetic import generate
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from recops_operator.api.rollout import Rollout
 from recops_operator.api.trainingrun import TrainingRun
-from recops_operator.decisions.retraining import LiveSignals
+from recops_operator.retraining.decision import LiveSignals
 
 
 @dataclass(frozen=True)

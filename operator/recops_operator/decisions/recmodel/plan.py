@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from recops_operator.api import reasons
+from recops_operator.api.events import Event
 from recops_operator.api.recmodel import (
     RecModelCondition,
     RecModelSpec,
@@ -12,8 +14,6 @@ from recops_operator.api.recmodel import (
 )
 from recops_operator.api.rollout import Weights
 from recops_operator.api.trainingrun import TrainingRunSpec
-from recops_operator.decisions import reasons
-from recops_operator.decisions.events import Event
 from recops_operator.decisions.recmodel.observation import RecModelObservation
 from recops_operator.decisions.recmodel.report import condition, report
 from recops_operator.decisions.recmodel.retiring import (
@@ -33,6 +33,7 @@ from recops_operator.decisions.recmodel.weights import (
     endpoints,
     role_weights,
     roles,
+    rollout_holds_weights,
     served,
     version_weights,
     weights_summary,
@@ -51,6 +52,8 @@ class RecModelPlan:
     roles: dict[str, tuple[str, str]] = field(default_factory=dict)
     # The stable/canary split of a user's GRPCRoute (trafficRouting.grpcRoute).
     role_weights: Weights | None = None
+    # A Rollout in flight writes the route's weights: the RecModel keeps what the route has.
+    rollout_holds_weights: bool = False
 
 
 def plan(
@@ -89,4 +92,5 @@ def plan(
         tuple(events),
         roles(s, on_targets),
         role_weights(s, weights),
+        rollout_holds_weights(s, obs.rollouts),
     )

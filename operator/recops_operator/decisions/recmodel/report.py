@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from recops_operator.api import reasons
 from recops_operator.api.conditions import (
     ConditionStatus,
     aggregate_ready,
@@ -20,7 +21,6 @@ from recops_operator.api.recmodel import (
     RecModelStatus,
 )
 from recops_operator.api.rollout import Rollout
-from recops_operator.decisions import reasons
 from recops_operator.decisions.recmodel.observation import (
     DeploymentObservation,
     RecModelObservation,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from recops_operator.api import reasons
+from recops_operator.api.events import Event
 from recops_operator.api.recmodel import RecModelSpec, RecModelStatus, RetiringVersion
 from recops_operator.api.rollout import Rollout, RolloutPhase
-from recops_operator.decisions import reasons
-from recops_operator.decisions.events import Event
 from recops_operator.decisions.recmodel.observation import RecModelObservation
 from recops_operator.decisions.recmodel.rollouts import (
     ACTIVE_ROLLOUT,

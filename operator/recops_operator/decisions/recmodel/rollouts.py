@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from recops_operator.api import reasons
+from recops_operator.api.events import Event
 from recops_operator.api.recmodel import RecModelSpec, RecModelStatus
 from recops_operator.api.rollout import Rollout, RolloutPhase, RolloutStatus
-from recops_operator.decisions import reasons
-from recops_operator.decisions.events import Event
 from recops_operator.timeutil import parse_time
 
 ACTIVE_ROLLOUT = {RolloutPhase.PENDING, RolloutPhase.PROGRESSING, RolloutPhase.PAUSED}

@@ -1,17 +1,17 @@
 """When a RecModel trains: a finished TrainingRun is released (a failed one reported), the
 first run of each spec generation starts while nothing has passed the gate, then the
-scheduled and drift runs of ``decisions.retraining``; never beside a run in progress."""
+scheduled and drift runs of ``retraining.decision``; never beside a run in progress."""
 
 from __future__ import annotations
 
+from recops_operator.api import reasons
+from recops_operator.api.events import Event
 from recops_operator.api.recmodel import RecModelCondition, RecModelSpec, RecModelStatus
 from recops_operator.api.trainingrun import TrainingPhase, TrainingRunSpec
-from recops_operator.decisions import reasons
-from recops_operator.decisions.events import Event
 from recops_operator.decisions.recmodel.observation import RecModelObservation
 from recops_operator.decisions.recmodel.report import condition
-from recops_operator.decisions.retraining import automatic_run, watch_drift
 from recops_operator.render.common import object_name
+from recops_operator.retraining.decision import automatic_run, watch_drift
 from recops_operator.timeutil import status_time
 
 FINISHED = {TrainingPhase.SUCCEEDED, TrainingPhase.FAILED}

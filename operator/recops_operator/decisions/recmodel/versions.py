@@ -4,10 +4,11 @@ version while nothing serves); known versions are never re-decided."""
 
 from __future__ import annotations
 
+from recops_contracts.tracking import VERDICT_CANDIDATE
+from recops_operator.api import reasons
+from recops_operator.api.events import Event
 from recops_operator.api.recmodel import ModelVersionStatus, RecModelStatus
 from recops_operator.api.trainingrun import TrainingPhase, TrainingRun
-from recops_operator.decisions import reasons
-from recops_operator.decisions.events import Event
 
 
 def learn_versions(status: RecModelStatus, runs: list[TrainingRun], events: list[Event]) -> None:
@@ -20,7 +21,7 @@ def learn_versions(status: RecModelStatus, runs: list[TrainingRun], events: list
         and r.status.phase == TrainingPhase.SUCCEEDED
         and r.status.model_version
         and r.status.gate
-        and r.status.gate.verdict == "candidate"
+        and r.status.gate.verdict == VERDICT_CANDIDATE
         and r.status.engines
         and r.status.model_version not in known
     ]

@@ -1,7 +1,7 @@
 """What runs where and gets which traffic: a Deployment per served version and target it
 has an engine for, the weights of the RecModel's route (stable at 100 unless a Rollout
-moved them), the versions behind each target's stable and canary Services, and their
-split in a user's GRPCRoute."""
+moved them), the versions behind each target's stable and canary Services, their split in
+a user's GRPCRoute, and who writes those weights now."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from recops_operator.decisions.recmodel.observation import (
     DeploymentObservation,
     RecModelObservation,
 )
+from recops_operator.decisions.recmodel.rollouts import ACTIVE_ROLLOUT
 from recops_operator.decisions.recmodel.versions import engines_of
 from recops_operator.render.serving import ServedVersion
 
@@ -82,3 +83,20 @@ def role_weights(status: RecModelStatus, weights: dict[str, int]) -> Weights | N
         return None
     candidate = weights.get(status.candidate_version or "", 0)
     return Weights(stable=weights[status.stable_version], candidate=candidate)
+
+
+def rollout_holds_weights(status: RecModelStatus, rollouts: list[Rollout]) -> bool:
+    """Whether a Rollout owns the route's weights now: one of the candidate without a
+    verdict yet. Its controller alone moves them (as Argo Rollouts' does during a canary);
+    the RecModel controller then keeps the weights the route has.
+
+    A Rollout without a status counts: its first step reaches the route before its status
+    says so. Once it reaches a verdict (promoted, aborted, failed) the weights are the
+    RecModel's again, and that verdict's weights are the ones the RecModel sets.
+    """
+    candidate = status.candidate_version
+    return candidate is not None and any(
+        ro.spec.candidate_version == candidate
+        and (ro.status is None or ro.status.phase is None or ro.status.phase in ACTIVE_ROLLOUT)
+        for ro in rollouts
+    )

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from recops_runtime.proto.recops.v1 import recommender_pb2 as recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2
+from recops_runtime.proto.recops.v1 import recommender_pb2 as recops_dot_v1_dot_recommender__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in recops_runtime/proto/recops/v1/recommender_pb2_grpc.py depends on'
+        + ' but the generated code in recops/v1/recommender_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,18 +36,18 @@ class RecommenderStub:
         """
         self.Recommend = channel.unary_unary(
                 '/recops.v1.Recommender/Recommend',
-                request_serializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.RecommendRequest.SerializeToString,
-                response_deserializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.RecommendResponse.FromString,
+                request_serializer=recops_dot_v1_dot_recommender__pb2.RecommendRequest.SerializeToString,
+                response_deserializer=recops_dot_v1_dot_recommender__pb2.RecommendResponse.FromString,
                 _registered_method=True)
         self.Feedback = channel.unary_unary(
                 '/recops.v1.Recommender/Feedback',
-                request_serializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.FeedbackRequest.SerializeToString,
-                response_deserializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.FeedbackResponse.FromString,
+                request_serializer=recops_dot_v1_dot_recommender__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=recops_dot_v1_dot_recommender__pb2.FeedbackResponse.FromString,
                 _registered_method=True)
         self.GetModelInfo = channel.unary_unary(
                 '/recops.v1.Recommender/GetModelInfo',
-                request_serializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.GetModelInfoRequest.SerializeToString,
-                response_deserializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.GetModelInfoResponse.FromString,
+                request_serializer=recops_dot_v1_dot_recommender__pb2.GetModelInfoRequest.SerializeToString,
+                response_deserializer=recops_dot_v1_dot_recommender__pb2.GetModelInfoResponse.FromString,
                 _registered_method=True)
 
 
@@ -80,18 +80,18 @@ def add_RecommenderServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Recommend': grpc.unary_unary_rpc_method_handler(
                     servicer.Recommend,
-                    request_deserializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.RecommendRequest.FromString,
-                    response_serializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.RecommendResponse.SerializeToString,
+                    request_deserializer=recops_dot_v1_dot_recommender__pb2.RecommendRequest.FromString,
+                    response_serializer=recops_dot_v1_dot_recommender__pb2.RecommendResponse.SerializeToString,
             ),
             'Feedback': grpc.unary_unary_rpc_method_handler(
                     servicer.Feedback,
-                    request_deserializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.FeedbackRequest.FromString,
-                    response_serializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.FeedbackResponse.SerializeToString,
+                    request_deserializer=recops_dot_v1_dot_recommender__pb2.FeedbackRequest.FromString,
+                    response_serializer=recops_dot_v1_dot_recommender__pb2.FeedbackResponse.SerializeToString,
             ),
             'GetModelInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModelInfo,
-                    request_deserializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.GetModelInfoRequest.FromString,
-                    response_serializer=recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.GetModelInfoResponse.SerializeToString,
+                    request_deserializer=recops_dot_v1_dot_recommender__pb2.GetModelInfoRequest.FromString,
+                    response_serializer=recops_dot_v1_dot_recommender__pb2.GetModelInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -119,8 +119,8 @@ class Recommender:
             request,
             target,
             '/recops.v1.Recommender/Recommend',
-            recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.RecommendRequest.SerializeToString,
-            recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.RecommendResponse.FromString,
+            recops_dot_v1_dot_recommender__pb2.RecommendRequest.SerializeToString,
+            recops_dot_v1_dot_recommender__pb2.RecommendResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -146,8 +146,8 @@ class Recommender:
             request,
             target,
             '/recops.v1.Recommender/Feedback',
-            recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.FeedbackRequest.SerializeToString,
-            recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.FeedbackResponse.FromString,
+            recops_dot_v1_dot_recommender__pb2.FeedbackRequest.SerializeToString,
+            recops_dot_v1_dot_recommender__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -173,8 +173,8 @@ class Recommender:
             request,
             target,
             '/recops.v1.Recommender/GetModelInfo',
-            recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.GetModelInfoRequest.SerializeToString,
-            recops__runtime_dot_proto_dot_recops_dot_v1_dot_recommender__pb2.GetModelInfoResponse.FromString,
+            recops_dot_v1_dot_recommender__pb2.GetModelInfoRequest.SerializeToString,
+            recops_dot_v1_dot_recommender__pb2.GetModelInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""The request path: Recommend, Feedback and GetModelInfo, whatever the wire format."""

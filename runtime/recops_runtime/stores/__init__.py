@@ -1,0 +1,1 @@
+"""Per-user state: histories, served lists, the top-k cache and the feedback log."""

@@ -1,0 +1,1 @@
+"""What the service reports about itself: its Prometheus series and the drift of its traffic."""

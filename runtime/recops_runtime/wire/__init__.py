@@ -1,0 +1,1 @@
+"""Thin adapters: gRPC and JSON/HTTP messages converted to and from the request path's."""
