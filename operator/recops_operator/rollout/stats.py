@@ -49,13 +49,22 @@ def difference_test(candidate: Proportion, stable: Proportion, margin: float) ->
     pc = candidate.successes / candidate.trials
     ps = stable.successes / stable.trials
     diff = pc - ps
-    se = math.sqrt(pc * (1 - pc) / candidate.trials + ps * (1 - ps) / stable.trials)
+    # A rate can pass 1 when one recommendation earns several hits (a session watching two
+    # of its titles); the binomial variance is then taken at the bound instead of going
+    # negative.
+    vc, vs = _bernoulli_variance(pc), _bernoulli_variance(ps)
+    se = math.sqrt(vc / candidate.trials + vs / stable.trials)
     if se == 0.0:
         below = 0.0 if diff < margin else 1.0
         above = 0.0 if diff > margin else 1.0
         return DifferenceTest(diff, 0.0, below, above)
     z = (diff - margin) / se
     return DifferenceTest(diff, se, _NORMAL.cdf(z), 1.0 - _NORMAL.cdf(z))
+
+
+def _bernoulli_variance(p: float) -> float:
+    clipped = min(max(p, 0.0), 1.0)
+    return clipped * (1.0 - clipped)
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:

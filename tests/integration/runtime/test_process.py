@@ -80,7 +80,21 @@ def serve(engines_dir: Path, tmp_path: Path) -> Iterator[object]:
 
 
 async def test_sigterm_answers_every_accepted_request(serve, tmp_path: Path) -> None:
-    log_dir = tmp_path / "feedback"
+    # Whether a backlog is left when SIGTERM arrives depends on how fast this machine's
+    # cores answer the burst; an attempt without one proves nothing about the drain, so the
+    # scenario is tried again (every attempt must still answer every request OK).
+    backlogs = []
+    for attempt in range(3):
+        backlog = await _drain_attempt(serve, tmp_path / f"attempt-{attempt}")
+        backlogs.append(backlog)
+        if backlog >= 10:
+            break
+    assert max(backlogs) >= 10, f"the drain never had a backlog to answer: {backlogs}"
+
+
+async def _drain_attempt(serve, folder: Path) -> int:
+    """One burst, SIGTERM once the server holds all of it; returns the backlog the drain had."""
+    log_dir = folder / "feedback"
     # One engine worker per process scoring one request at a time: at most one request per
     # process is inside an engine (counted neither queued nor answered).
     # A queue that holds the whole burst: none is shed before the drain.
@@ -124,7 +138,6 @@ async def test_sigterm_answers_every_accepted_request(serve, tmp_path: Path) -> 
     for client in clients:
         await client.close()
     assert await asyncio.to_thread(server.process.wait, 60) == 0
-    assert backlog >= 10, "the drain had no backlog to answer"
     codes = collections.Counter(outcomes.values())
     assert codes == {"OK": len(calls)}, codes
     # Every line is a record of the shared schema the trainer reads.
@@ -132,6 +145,7 @@ async def test_sigterm_answers_every_accepted_request(serve, tmp_path: Path) -> 
     served = {r["request_id"] for r in records if r["kind"] == "recommendation"}
     answered = {rid for rid, code in outcomes.items() if code == "OK"}
     assert served == answered  # nothing served went unanswered, nothing answered went unlogged
+    return backlog
 
 
 async def test_serve_refuses_a_corrupt_engine_at_start(engines_dir: Path, tmp_path: Path) -> None:

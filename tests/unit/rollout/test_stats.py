@@ -49,3 +49,11 @@ def test_durations_and_times() -> None:
     text = "2026-11-26T12:00:01.500Z"
     assert format_time(parse_time(text)) == text
     assert parse_time("2026-11-26T12:00:01Z").tzinfo is not None
+
+
+def test_a_rate_above_one_is_tested_not_a_math_error() -> None:
+    # One recommendation can earn several hits (a session watching two of its titles), so a
+    # window's hit rate can pass 1; the test must still answer.
+    result = difference_test(Proportion(200, 169), Proportion(0, 150), margin=-0.03)
+    assert result.difference > 1.0
+    assert result.p_above == 0.0  # clearly above the margin
