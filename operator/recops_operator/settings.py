@@ -57,7 +57,10 @@ class OperatorSettings(BaseSettings):
         "(see runner.peering_priority), so that replicas never share one.",
     )
     liveness_endpoint: str | None = Field(
-        default="http://0.0.0.0:8081/healthz", description="Liveness probe URL; empty disables it."
+        default="http://0.0.0.0:8081/healthz",
+        description="Liveness probe URL; empty disables it. All interfaces: the kubelet probes "
+        "the pod's address; it answers health only, and the chart's NetworkPolicy admits no "
+        "other port of the operator.",
     )
     log_format: Literal["json", "plain", "full"] = Field(
         default="json", description="Log format: json for log collectors, plain/full for humans."

@@ -40,7 +40,13 @@ def serve(
     grpc_port: Annotated[int, typer.Option(help="gRPC port (0: any free port).")] = 8500,
     http_port: Annotated[int, typer.Option(help="JSON/HTTP port (never the admin API).")] = 8080,
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port.")] = 9090,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address of the data-plane ports (all interfaces: a gateway reaches the "
+            "pod's address; the admin API listens on --admin-host)."
+        ),
+    ] = "0.0.0.0",
     admin_port: Annotated[
         int, typer.Option(help="Admin API port (versions, traffic; 0: any free port).")
     ] = 8081,

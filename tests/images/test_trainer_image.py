@@ -6,8 +6,6 @@ run's own snapshot on the shared claim."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from recops_cli.quickstart.processes import free_port
 from recops_testkit.containers import run_to_end
 from recops_testkit.pods import PodVolumes, container, pod_spec, run_args
-from recops_testkit.processes import stop, wait_until_ready
+from recops_testkit.processes import start_mlflow_server, stop, wait_until_ready
 
 Obj = dict[str, Any]
 NAME = "tiny"
@@ -49,25 +47,7 @@ def mlflow_server(pod_dir: Path) -> Iterator[str]:
     root = pod_dir / "mlflow"
     root.mkdir()
     port = free_port()
-    with (root / "server.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "mlflow"),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                f"sqlite:///{root / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(root / "artifacts"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_mlflow_server(root, port, serve_artifacts=True)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(proc, f"{url}/health", "mlflow server", root / "server.log")

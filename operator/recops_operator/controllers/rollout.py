@@ -28,17 +28,17 @@ from recops_operator.api.conditions import Condition, set_condition
 from recops_operator.api.events import Event
 from recops_operator.api.recmodel import RecModel
 from recops_operator.api.rollout import PLURAL, RolloutPhase, RolloutSpec, RolloutStatus
-from recops_operator.clients.kubernetes import ConflictError, Obj
+from recops_operator.clients.kubernetes import Obj
 from recops_operator.clients.mlflow import MlflowError
 from recops_operator.controllers.apply import write_status
 from recops_operator.controllers.context import OperatorContext, post_events
 from recops_operator.controllers.retry import soon_on_passing_failures
-from recops_operator.controllers.route import ATTEMPTS, with_precondition
+from recops_operator.controllers.route import patch_at_version
 from recops_operator.controllers.user_route import steer_user_route
 from recops_operator.queries import promql
 from recops_operator.render.common import LABEL_COMPONENT, LABEL_RECMODEL, LABEL_VERSION
 from recops_operator.render.traffic import route_weights, version_backends
-from recops_operator.resources import DEPLOYMENTS, GRPCROUTES, RECMODELS, ROLLOUTS
+from recops_operator.resources import DEPLOYMENTS, RECMODELS, ROLLOUTS
 from recops_operator.rollout.actions import Controls, Outcome
 from recops_operator.rollout.analysis import measurement_plan
 from recops_operator.rollout.controls import controls_of
@@ -119,23 +119,19 @@ async def _apply_weights(
         return weights == ALL_STABLE
     assert status.stable_version is not None and status.candidate_version is not None
     roles = version_backends(name, targets, status.stable_version, status.candidate_version)
-    for _ in range(ATTEMPTS):
-        route = await ctx.kube.get(GRPCROUTES, namespace, name)
+
+    def plan(route: Obj | None) -> tuple[Obj | None, bool]:
         if route is None:
-            return weights == ALL_STABLE
-        plan = route_weights(route, roles, weights)
-        if plan.missing_candidate and weights.candidate > 0:
-            return False
-        if not plan.changed:
-            return True
-        patch = with_precondition({"spec": {"rules": plan.rules}}, route)
-        try:
-            await ctx.kube.patch(GRPCROUTES, namespace, name, patch)
-        except ConflictError:
-            continue  # the RecModel controller reshaped it meanwhile: read it again
+            return None, weights == ALL_STABLE
+        steered = route_weights(route, roles, weights)
+        if steered.missing_candidate and weights.candidate > 0:
+            return None, False
+        if not steered.changed:
+            return None, True
         log.info("GRPCRoute %s/%s: %s", namespace, name, weights_text(weights))
-        return True
-    raise ConflictError(409, "Conflict", f"GRPCRoute {namespace}/{name} kept changing")
+        return {"spec": {"rules": steered.rules}}, True
+
+    return await patch_at_version(ctx.kube, namespace, name, plan)
 
 
 async def _start(

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from recops_operator.clients.kubernetes import ConflictError, KubeClient, Obj
 from recops_operator.controllers.apply import Outcome, drift, ensure
@@ -25,6 +27,10 @@ from recops_operator.resources import GRPCROUTES
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5  # a conflict means the other writer just moved; read again and redo
+T = TypeVar("T")
+# What a writer decides from the route it read: the patch to send (None: nothing to write)
+# and what the call answers.
+Plan = Callable[[Obj | None], tuple[Obj | None, T]]
 
 
 def keep_weights(desired: Obj, observed: Obj) -> Obj:
@@ -49,24 +55,36 @@ def with_precondition(patch: Obj, observed: Obj) -> Obj:
     return {**patch, "metadata": meta}
 
 
+async def patch_at_version(kube: KubeClient, namespace: str, name: str, plan: Plan[T]) -> T:
+    """Read the route, let ``plan`` decide, patch at the version read; on 409 read again."""
+    for _ in range(ATTEMPTS):
+        route = await kube.get(GRPCROUTES, namespace, name)
+        patch, answer = plan(route)
+        if patch is None:
+            return answer
+        assert route is not None  # a plan patches only a route it read
+        try:
+            await kube.patch(GRPCROUTES, namespace, name, with_precondition(patch, route))
+        except ConflictError:
+            log.info("GRPCRoute %s/%s changed while writing it: reading it again", namespace, name)
+            continue
+        return answer
+    raise ConflictError(409, "Conflict", f"GRPCRoute {namespace}/{name} kept changing")
+
+
 async def apply_route(kube: KubeClient, desired: Obj, keep_observed_weights: bool) -> Outcome:
     """Create the route, or patch its drift; ``keep_observed_weights`` while a Rollout
     holds them."""
     meta = desired["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    for _ in range(ATTEMPTS):
-        observed = await kube.get(GRPCROUTES, namespace, name)
+
+    def plan(observed: Obj | None) -> tuple[Obj | None, Outcome | None]:
         if observed is None:
-            _, outcome = await ensure(kube, desired)
-            return outcome
+            return None, None  # created below
         want = keep_weights(desired, observed) if keep_observed_weights else desired
         patch = drift(want, observed)
-        if not patch:
-            return "unchanged"
-        try:
-            await kube.patch(GRPCROUTES, namespace, name, with_precondition(patch, observed))
-        except ConflictError:
-            log.info("GRPCRoute %s/%s changed while applying it: reading it again", namespace, name)
-            continue
-        return "updated"
-    raise ConflictError(409, "Conflict", f"GRPCRoute {namespace}/{name} kept changing")
+        return (patch, "updated") if patch else (None, "unchanged")
+
+    outcome = await patch_at_version(kube, meta["namespace"], meta["name"], plan)
+    if outcome is None:
+        _, outcome = await ensure(kube, desired)
+    return outcome

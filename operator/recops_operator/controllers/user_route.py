@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 
 from recops_operator.api.rollout import Weights
-from recops_operator.clients.kubernetes import ConflictError
+from recops_operator.clients.kubernetes import Obj
 from recops_operator.controllers.context import OperatorContext
-from recops_operator.controllers.route import ATTEMPTS, with_precondition
+from recops_operator.controllers.route import patch_at_version
 from recops_operator.render.serving import GRPC_PORT
 from recops_operator.render.traffic import role_backends, route_weights
-from recops_operator.resources import GRPCROUTES
 
 log = logging.getLogger(__name__)
 
@@ -30,29 +29,26 @@ async def steer_user_route(
     """
     roles = role_backends(recmodel, targets)
     wanted = ", ".join(f"{n} (port {GRPC_PORT})" for n in roles)
-    for _ in range(ATTEMPTS):
-        route = await ctx.kube.get(GRPCROUTES, namespace, route_name)
+
+    def plan(route: Obj | None) -> tuple[Obj | None, str | None]:
         if route is None:
-            return (
+            return None, (
                 f"GRPCRoute {route_name} (trafficRouting.grpcRoute) does not exist in "
                 f"{namespace}; create it with the backendRefs {wanted}"
             )
         steered = route_weights(route, roles, weights)
         if not steered.found:
-            return f"GRPCRoute {route_name} routes to none of {wanted}; add them to its backendRefs"
+            return None, (
+                f"GRPCRoute {route_name} routes to none of {wanted}; add them to its backendRefs"
+            )
         if steered.missing_candidate and weights.candidate > 0:
-            return (
+            return None, (
                 f"GRPCRoute {route_name} has rules without a canary backend "
                 f"(rules {steered.missing_candidate}); list the -canary Service beside the "
                 "-stable one"
             )
         if not steered.changed:
-            return None
-        patch = with_precondition({"spec": {"rules": steered.rules}}, route)
-        try:
-            await ctx.kube.patch(GRPCROUTES, namespace, route_name, patch)
-        except ConflictError:
-            continue  # the user (or their GitOps tool) edited it meanwhile: read it again
+            return None, None
         log.info(
             "GRPCRoute %s/%s: stable=%d canary=%d",
             namespace,
@@ -60,5 +56,8 @@ async def steer_user_route(
             weights.stable,
             weights.candidate,
         )
-        return None
-    raise ConflictError(409, "Conflict", f"GRPCRoute {namespace}/{route_name} kept changing")
+        return {"spec": {"rules": steered.rules}}, None
+
+    # The user (or their GitOps tool) may edit the route meanwhile: the patch is at the
+    # version read, and read again on a conflict.
+    return await patch_at_version(ctx.kube, namespace, route_name, plan)

@@ -28,6 +28,8 @@ from recops_operator.settings import OperatorSettings
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set on every namespace by the API server
 RAY_DASHBOARD_PORT = 8265
 DNS_PORT = 53
+# A NetworkPolicy cannot name a host, only addresses: the dataset's host outside the
+# cluster is reached on its one port at any address (the rule that uses it names the port).
 _ANYWHERE = "0.0.0.0/0"
 # The components of the pods the training policy selects.
 TRAINING_COMPONENTS = ("training", "compile")

@@ -20,6 +20,7 @@ from recops_operator.clients.kubernetes import KubeClient
 from recops_testkit.emulator import ApiServerEmulator
 from recops_testkit.manifests import custom_object
 from recops_testkit.schemas import validate_object
+from recops_testkit.training_results import engine_manifest, log_training_result
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 Eventually = Callable[..., Awaitable[Any]]
@@ -41,32 +42,6 @@ def recmodel(tracking_uri: str) -> dict[str, Any]:
     return custom_object("RecModel", "movies", NS, spec)
 
 
-def manifest(target: str) -> str:
-    return json.dumps(
-        {
-            "format_version": 1,
-            "target": target,
-            "precision": "fp32",
-            "opset": 18,
-            "input_spec": {"maxlen": 200, "num_items": 3416, "num_users": 6040},
-            "model_name": "movies",
-            "model_version": "1",
-            "model_sha256": "ab" * 32,
-            "artifact": "model.onnx",
-            "files": {"model.onnx": "cd" * 32, "id_maps.json": "ef" * 32},
-            "parity": {
-                "users": 512,
-                "max_abs_diff": 2e-6,
-                "top10_overlap": 1.0,
-                "ndcg10_reference": 0.61,
-                "ndcg10_engine": 0.61,
-                "ndcg10_delta": 0.0,
-            },
-            "latency": [{"batch": 1, "p50_ms": 0.4, "p99_ms": 0.9, "users_per_second": 2300.0}],
-        }
-    )
-
-
 async def status_of(kube: KubeClient, resource: res.Resource, name: str) -> dict[str, Any]:
     obj = await kube.get(resource, NS, name)
     return (obj or {}).get("status") or {}
@@ -74,36 +49,6 @@ async def status_of(kube: KubeClient, resource: res.Resource, name: str) -> dict
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
-
-
-def log_training_result(tracking_uri: str, training_run: str) -> str:
-    """What the trainer writes to MLflow at the end of `recops train` (the team's conventions)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    experiment = client.create_experiment("recops-movies")
-    run = client.create_run(experiment, tags={"recops.training_run": training_run})
-    run_id = run.info.run_id
-    for epoch, value in enumerate([0.41, 0.55, 0.6]):
-        client.log_metric(run_id, "val_ndcg_at_10", value, step=epoch)
-    for key, value in {
-        "test_sampled_ndcg_at_10": 0.612,
-        "test_sampled_hr_at_10": 0.834,
-        "test_full_ndcg_at_10": 0.148,
-        "test_full_hr_at_10": 0.262,
-    }.items():
-        client.log_metric(run_id, key, value)
-    for key, value in {
-        "recops.dataset_hash": "sha256:" + "12" * 32,
-        "recops.protocol": "sampled",
-        "recops.registered_model": "movies",
-        "recops.model_version": "1",
-        "recops.gate": "candidate",
-        "recops.gate_reason": "ndcg@10 0.612 >= minimum 0.0",
-    }.items():
-        client.set_tag(run_id, key, value)
-    client.set_terminated(run_id, "FINISHED")
-    return run_id
 
 
 async def test_a_recmodel_starts_a_training_run_on_a_rayjob(
@@ -173,7 +118,9 @@ async def test_mlflow_verdict_then_compile_jobs_then_succeeded(
     eventually: Eventually,
 ) -> None:
     await asyncio.to_thread(mlflow_server.wait_ready)
-    run_id = await asyncio.to_thread(log_training_result, mlflow_server.url, f"{NS}/{RUN}")
+    run_id = await asyncio.to_thread(
+        log_training_result, mlflow_server.url, f"{NS}/{RUN}", "movies"
+    )
     await kube.patch(
         res.RAYJOBS,
         NS,
@@ -219,7 +166,7 @@ async def test_mlflow_verdict_then_compile_jobs_then_succeeded(
                                 "terminated": {
                                     "exitCode": 0,
                                     "reason": "Completed",
-                                    "message": manifest(target),
+                                    "message": engine_manifest(target, "movies"),
                                 }
                             },
                         }

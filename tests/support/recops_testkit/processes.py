@@ -37,9 +37,13 @@ def wait_until_ready(
         time.sleep(interval)
 
 
-def start_mlflow_server(root: Path, port: int) -> subprocess.Popen[bytes]:
+def start_mlflow_server(
+    root: Path, port: int, *, serve_artifacts: bool = False
+) -> subprocess.Popen[bytes]:
     """`mlflow server` on 127.0.0.1:``port`` with SQLite and local artifacts under ``root``,
-    logging to ``root/server.log``; not ready yet when this returns."""
+    logging to ``root/server.log``; not ready yet when this returns. With
+    ``serve_artifacts`` clients upload artifacts over HTTP, as pods do, instead of writing
+    to the folder themselves."""
     with (root / "server.log").open("wb") as log:
         return subprocess.Popen(
             [
@@ -53,7 +57,7 @@ def start_mlflow_server(root: Path, port: int) -> subprocess.Popen[bytes]:
                 "1",
                 "--backend-store-uri",
                 f"sqlite:///{root / 'mlflow.db'}",
-                "--default-artifact-root",
+                "--artifacts-destination" if serve_artifacts else "--default-artifact-root",
                 str(root / "artifacts"),
             ],
             stdout=log,
